@@ -1,0 +1,47 @@
+/** `flwnet <command>`: the command-line entry point (bin/flwnet.js calls main). */
+import { runConvert } from './convert';
+import { reportError } from './common';
+import { runEnhance } from './enhance';
+import { runEval } from './eval';
+
+const HELP = `flwnet — brighten low-light photos with FLW-Net (arXiv 2304.02978)
+
+Usage:
+  flwnet enhance <input> [-o output] [options]   enhance an image (see: flwnet enhance --help)
+  flwnet convert <input> <output.safetensors>    convert weights between .pth and .safetensors
+  flwnet eval --enhanced <dir> --reference <dir> losses and metrics of enhanced images
+  flwnet eval --low <dir> --reference <dir>      enhance low-light images, then evaluate them
+  flwnet --version | --help
+
+Weights: pass --weights <file> or set FLWNET_WEIGHTS to the published checkpoint
+(flwnet-official.pth) or a .safetensors file made by "flwnet convert".
+`;
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  enhance: runEnhance,
+  convert: runConvert,
+  eval: runEval,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(HELP);
+    return command === undefined ? 2 : 0;
+  }
+  if (command === '--version' || command === '-v') {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    process.stdout.write(`${(require('../../package.json') as { version: string }).version}\n`);
+    return 0;
+  }
+  const run = COMMANDS[command];
+  if (!run) {
+    process.stderr.write(`flwnet: unknown command "${command}" (commands: ${Object.keys(COMMANDS).join(', ')}; see --help)\n`);
+    return 2;
+  }
+  try {
+    return await run(rest);
+  } catch (err) {
+    return reportError(err);
+  }
+}

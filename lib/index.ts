@@ -1,0 +1,98 @@
+/**
+ * flwnet: FLW-Net low-light image enhancement.
+ *
+ *   import { enhance } from 'flwnet';
+ *   const bright = await enhance(darkJpeg, { weights: 'flwnet-official.pth' });
+ */
+import { Enhancer, type EnhanceOptions, type EnhancerOptions } from './enhancer';
+import { loadNative, type NativeCudaInfo } from './native';
+import { checkOptionKeys } from './options';
+
+export * from './errors';
+export {
+  Enhancer,
+  type EnhanceOptions,
+  type EnhancerOptions,
+  type EnhanceRawOptions,
+  type InspectResult,
+  type RawInput,
+  type RawOutput,
+  type WeightsSource,
+} from './enhancer';
+export {
+  DEFAULT_EXPOSURE,
+  DEFAULT_MAX_PIXELS,
+  MAX_PIXELS_LIMIT,
+  type BackendOption,
+  type DeviceOption,
+  type OutputFormat,
+  type PrecisionOption,
+} from './options';
+export * from './weights';
+
+export type EnhanceAllOptions = EnhanceOptions & EnhancerOptions;
+
+const ENHANCER_OPTION_KEYS = ['weights', 'device', 'threads', 'precision', 'backend', 'maxPixels'];
+const CALL_OPTION_KEYS = ['exposure', 'format', 'quality', 'signal'];
+
+/** Enhancers shared by `enhance()` calls with the same engine settings (a small LRU). */
+const sharedEnhancers = new Map<string, Promise<Enhancer>>();
+const SHARED_ENHANCER_LIMIT = 4;
+const weightObjectIds = new WeakMap<object, number>();
+let nextWeightObjectId = 1;
+
+function enhancerKey(options: EnhancerOptions): string | undefined {
+  const weights = options.weights ?? process.env.FLWNET_WEIGHTS;
+  let weightsKey: string;
+  if (typeof weights === 'string') weightsKey = `path:${weights}`;
+  else if (weights && typeof weights === 'object') {
+    if (!weightObjectIds.has(weights)) weightObjectIds.set(weights, nextWeightObjectId++);
+    weightsKey = `object:${weightObjectIds.get(weights)}`;
+  } else return undefined;
+  const { device, threads, precision, backend, maxPixels } = options;
+  return JSON.stringify([weightsKey, device, threads, precision, backend, maxPixels]);
+}
+
+async function sharedEnhancer(options: EnhancerOptions): Promise<Enhancer> {
+  const key = enhancerKey(options);
+  if (key === undefined) return Enhancer.create(options); // throws the "no weights" error
+  let entry = sharedEnhancers.get(key);
+  if (entry) {
+    sharedEnhancers.delete(key);
+  } else {
+    entry = Enhancer.create(options);
+    entry.catch(() => sharedEnhancers.delete(key));
+  }
+  sharedEnhancers.set(key, entry);
+  while (sharedEnhancers.size > SHARED_ENHANCER_LIMIT) {
+    const [oldestKey, oldest] = sharedEnhancers.entries().next().value as [string, Promise<Enhancer>];
+    sharedEnhancers.delete(oldestKey);
+    oldest.then((e) => e.close(), () => undefined);
+  }
+  return entry;
+}
+
+/**
+ * Enhances one encoded image and returns it encoded (same format as the input unless `format`).
+ * Engines are created on first use and shared between calls with the same engine options.
+ */
+export async function enhance(input: Uint8Array, options: EnhanceAllOptions = {}): Promise<Buffer> {
+  const all = checkOptionKeys('enhance', options, [...ENHANCER_OPTION_KEYS, ...CALL_OPTION_KEYS]);
+  const engineOptions: Record<string, unknown> = {};
+  const callOptions: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(all)) {
+    if (value === undefined) continue;
+    (ENHANCER_OPTION_KEYS.includes(key) ? engineOptions : callOptions)[key] = value;
+  }
+  const enhancer = await sharedEnhancer(engineOptions as EnhancerOptions);
+  return enhancer.enhance(input, callOptions as EnhanceOptions);
+}
+
+/** What the GPU side of this build sees: compiled in or not, devices, driver and runtime versions. */
+export function gpuInfo(): NativeCudaInfo {
+  const native = loadNative();
+  if (!native.cudaCompiled) {
+    return { compiled: false, cudnnCompiled: false, runtimeVersion: 0, driverVersion: 0, devices: [] };
+  }
+  return native.cudaInfo();
+}

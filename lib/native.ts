@@ -1,0 +1,106 @@
+/**
+ * Loads the native addon and describes its interface. The addon is found, in order, at
+ * FLWNET_ADDON (a path to a .node file), build-cmake/Release (cmake-js, possibly with CUDA) and
+ * build/Release (node-gyp, CPU only).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { FlwnetError } from './errors';
+
+export interface NativeImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  channels: 3 | 4;
+}
+
+export interface NativeRequest extends NativeImage {
+  exposure: number;
+  /** Receives width * height * channels values. */
+  out: Uint8Array | Float32Array;
+}
+
+export interface NativeGlobalResult {
+  features: Float64Array;
+  curve: Float64Array;
+}
+
+export interface NativeEngineOptions {
+  device: 'cpu' | 'cuda';
+  deviceIndex?: number;
+  threads?: number;
+  precision?: 'exact' | 'fast';
+  cudnn?: boolean;
+  maxPixels?: number;
+}
+
+export interface NativeEngine {
+  readonly deviceName: string;
+  readonly description: string;
+  readonly maxConcurrentRequests: number;
+  readonly preferredBatch: number;
+  enhance(requests: NativeRequest[], cancel?: Int32Array): Promise<NativeGlobalResult[]>;
+  inspect(image: NativeImage, exposure: number): Promise<NativeGlobalResult>;
+  close(): void;
+}
+
+export interface NativeCudaDevice {
+  index: number;
+  name: string;
+  computeCapability: string;
+  totalMemory: number;
+  multiprocessors: number;
+}
+
+export interface NativeCudaInfo {
+  compiled: boolean;
+  cudnnCompiled: boolean;
+  runtimeVersion: number;
+  driverVersion: number;
+  devices: NativeCudaDevice[];
+  error?: string;
+}
+
+export interface NativeModule {
+  Engine: new (weights: Float32Array, options: NativeEngineOptions) => NativeEngine;
+  cudaCompiled: boolean;
+  cudaInfo(): NativeCudaInfo;
+  /** Where the module was loaded from. */
+  path: string;
+}
+
+const packageRoot = path.resolve(__dirname, '..');
+
+function candidatePaths(): string[] {
+  const fromEnv = process.env.FLWNET_ADDON;
+  if (fromEnv) return [path.resolve(fromEnv)];
+  return [
+    path.join(packageRoot, 'build-cmake', 'Release', 'flwnet.node'),
+    path.join(packageRoot, 'build', 'Release', 'flwnet.node'),
+  ];
+}
+
+let cached: NativeModule | undefined;
+
+/** The addon, loaded once. Throws a FlwnetError saying how to build it when it is missing. */
+export function loadNative(): NativeModule {
+  if (cached) return cached;
+  const candidates = candidatePaths();
+  const found = candidates.find((p) => fs.existsSync(p));
+  if (!found) {
+    throw new FlwnetError(
+      'ERR_FLWNET_INTERNAL',
+      `the flwnet native addon is not built (looked in ${candidates.join(', ')}); run "npm run build"`,
+    );
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require(found) as Omit<NativeModule, 'path'>;
+    cached = { ...mod, path: found } as NativeModule;
+    return cached;
+  } catch (err) {
+    throw new FlwnetError('ERR_FLWNET_INTERNAL', `the flwnet native addon at ${found} failed to load: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}

@@ -1,0 +1,15 @@
+// Each part of the addon registers its exports here; addon.cpp calls them in turn.
+#pragma once
+#include <napi.h>
+
+namespace flwnet::addon {
+
+void registerEngine(Napi::Env env, Napi::Object exports);   // Engine class (engine_addon.cpp)
+void registerDevices(Napi::Env env, Napi::Object exports);  // cudaInfo() (devices_addon.cpp)
+void registerLosses(Napi::Env env, Napi::Object exports);   // losses and metrics (losses_addon.cpp)
+
+// Turns the current C++ exception (flwnet::Error, std::bad_alloc, std::exception) into a JS
+// Error with `code`; for use in synchronous bindings' catch blocks.
+Napi::Error toJsError(Napi::Env env, const std::exception& e);
+
+}  // namespace flwnet::addon

@@ -1,0 +1,41 @@
+// Every golden enhancement case through enhanceRaw (float32 and uint8) and inspect, on the CPU,
+// within the tolerances each case.json states.
+import { Enhancer } from 'flwnet';
+import { enhanceFixtures, sharedTest, weightsPath } from './helpers/shared.mjs';
+import { compareF32, compareU8 } from './helpers/compare.mjs';
+
+const fixtures = enhanceFixtures();
+let enhancer;
+const getEnhancer = async () => (enhancer ??= await Enhancer.create({ weights: weightsPath, device: 'cpu' }));
+
+sharedTest('the fixture set is present', (t) => {
+  t.true(fixtures.length >= 7, `found ${fixtures.length} enhancement fixtures`);
+});
+
+for (const fx of fixtures) {
+  const { width, height, exposure, tolerance } = fx.json;
+  const raw = { data: fx.input, width, height, channels: 3 };
+
+  sharedTest(`${fx.name}: float32 output within ${tolerance.f32_max_abs}`, async (t) => {
+    const out = await (await getEnhancer()).enhanceRaw(raw, { exposure, output: 'float32' });
+    t.is(out.data.length, width * height * 3);
+    const { maxAbs } = compareF32(out.data, fx.expectedF32);
+    t.true(maxAbs <= tolerance.f32_max_abs, `max |error| ${maxAbs}`);
+  });
+
+  sharedTest(`${fx.name}: uint8 output within ${tolerance.u8_max_abs}`, async (t) => {
+    const out = await (await getEnhancer()).enhanceRaw(raw, { exposure });
+    t.true(out.data instanceof Uint8Array);
+    const { maxAbs, mismatchFraction } = compareU8(out.data, fx.expectedF32);
+    t.true(maxAbs <= tolerance.u8_max_abs, `max |error| ${maxAbs}`);
+    t.true(mismatchFraction <= tolerance.u8_mismatch_fraction, `${mismatchFraction} of values off`);
+  });
+
+  sharedTest(`${fx.name}: features bit-for-bit and curve`, async (t) => {
+    const result = await (await getEnhancer()).inspect(raw, { exposure });
+    t.deepEqual(result.features, fx.json.features);
+    result.curve.forEach((a, i) => {
+      t.true(Math.abs(a - fx.json.curve[i]) <= 1e-6 * Math.max(1, Math.abs(fx.json.curve[i])), `curve[${i}] ${a} vs ${fx.json.curve[i]}`);
+    });
+  });
+}
