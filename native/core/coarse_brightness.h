@@ -1,0 +1,53 @@
+// Per-pixel inputs of the local branch that every backend derives the same way: the coarse
+// brightness Vc (SPEC.md section 4) and the retouched brightness r (section 3). The CPU engine
+// uses these directly; GPU backends use them as the reference their kernels are checked against.
+#pragma once
+#include <array>
+#include <vector>
+
+#include "global_branch.h"
+#include "image.h"
+#include "model.h"
+
+namespace flwnet {
+
+// One bilinear sample along an axis: value = (1 - t) v[i0] + t v[i1].
+struct AxisTap {
+  int i0;
+  int i1;
+  double t;
+};
+
+// Number of coarse cells along an axis of `size` pixels: max(1, floor(size / 20)).
+int coarseCells(int size);
+
+// The half-pixel-centre sample of output index `d` from a source axis of `sourceSize` values,
+// where one output step covers `step` source steps (20 when down-sampling, 1/20 when up-sampling).
+AxisTap bilinearTap(int d, int sourceSize, double step);
+
+// V down-sampled to the coarse grid, and the taps that bring it back to full resolution.
+struct CoarseBrightness {
+  int cellsX = 0;
+  int cellsY = 0;
+  std::vector<double> cells;     // cellsY x cellsX, row-major, V in [0, 1]
+  std::vector<AxisTap> rowTaps;  // one per image row: which cell rows to blend
+  std::vector<AxisTap> colTaps;  // one per image column: which cell columns to blend
+
+  // Vc at image pixel (x, y), in double.
+  double at(int x, int y) const {
+    const AxisTap& ty = rowTaps[y];
+    const AxisTap& tx = colTaps[x];
+    const double* r0 = &cells[static_cast<size_t>(ty.i0) * cellsX];
+    const double* r1 = &cells[static_cast<size_t>(ty.i1) * cellsX];
+    const double top = (1.0 - tx.t) * r0[tx.i0] + tx.t * r0[tx.i1];
+    const double bottom = (1.0 - tx.t) * r1[tx.i0] + tx.t * r1[tx.i1];
+    return (1.0 - ty.t) * top + ty.t * bottom;
+  }
+};
+
+CoarseBrightness computeCoarseBrightness(const ImageU8& image);
+
+// r for each of the 256 V levels: the 7-step quadratic curve evaluated in double, then rounded.
+std::array<float, kLevels> retouchTable(const CurveParams& curve);
+
+}  // namespace flwnet

@@ -1,0 +1,139 @@
+// The CPU backend: the global branch in double, then the local branch streamed through row rings
+// (tile_pipeline.h) on a persistent pool of worker threads, with kernels chosen per processor.
+#include <cmath>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/coarse_brightness.h"
+#include "core/error.h"
+#include "core/vlevels.h"
+#include "isa.h"
+#include "packed_network.h"
+#include "thread_pool.h"
+#include "tile_pipeline.h"
+
+namespace flwnet {
+namespace {
+
+// Strips this narrow keep a tile's row rings (about 0.5 MB) within a core's L2 cache.
+constexpr int kStripWidth = 256;
+// Rows per work unit of the level count: big enough to amortise the per-unit tally flush.
+constexpr int kCountRowsPerUnit = 256;
+
+int resolveThreads(int requested) {
+  if (requested < 0) throw Error(ErrorCode::InvalidArgument, "threads must be >= 0, got " + std::to_string(requested));
+  if (requested > 0) return requested;
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+void validateExposure(double exposure) {
+  if (!std::isfinite(exposure) || exposure < 0.0 || exposure > 1.0) {
+    throw Error(ErrorCode::InvalidArgument, "exposure must be a finite number in [0, 1], got " + std::to_string(exposure));
+  }
+}
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend(const ModelWeights& weights, const BackendOptions& options)
+      : weights_(weights),
+        network_(cpu::packNetwork(weights)),
+        isa_(cpu::chooseIsa()),
+        maxPixels_(options.maxPixels == 0 ? kDefaultMaxPixels : options.maxPixels),
+        pool_(resolveThreads(options.threads)),
+        workers_(pool_.size()) {}
+
+  std::string deviceName() const override { return "cpu"; }
+
+  std::string description() const override {
+    const int n = pool_.size();
+    return "cpu (" + std::to_string(n) + (n == 1 ? " thread, " : " threads, ") + cpu::isaName(isa_.isa) + ")";
+  }
+
+  void enhance(const EnhanceRequest* requests, size_t count, GlobalResult* results) override {
+    if (count > 0 && requests == nullptr) throw Error(ErrorCode::InvalidArgument, "no requests given");
+    for (size_t i = 0; i < count; ++i) validateRequest(requests[i]);
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (size_t i = 0; i < count; ++i) {
+      GlobalResult result = globalBranch(requests[i].input, requests[i].exposure, requests[i].cancel);
+      localBranch(requests[i], result.curve);
+      if (results != nullptr) results[i] = result;
+    }
+  }
+
+  GlobalResult inspect(const ImageU8& image, double exposure) override {
+    validateImage(image, maxPixels_);
+    validateExposure(exposure);
+    std::lock_guard<std::mutex> lock(mutex_);
+    return globalBranch(image, exposure, nullptr);
+  }
+
+ private:
+  void validateRequest(const EnhanceRequest& request) const {
+    validateImage(request.input, maxPixels_);
+    validateExposure(request.exposure);
+    if (request.output == nullptr) throw Error(ErrorCode::InvalidArgument, "request has no output buffer");
+  }
+
+  static void throwIfCancelled(const std::atomic<int32_t>* cancel) {
+    if (cancel != nullptr && cancel->load(std::memory_order_relaxed) != 0) {
+      throw Error(ErrorCode::Cancelled, "enhancement was cancelled");
+    }
+  }
+
+  GlobalResult globalBranch(const ImageU8& image, double exposure, const std::atomic<int32_t>* cancel) {
+    const size_t units = static_cast<size_t>((image.height + kCountRowsPerUnit - 1) / kCountRowsPerUnit);
+    std::vector<LevelCounts> partial(workers_.size(), LevelCounts{});
+    pool_.run(units, [&](size_t unit, int worker) {
+      throwIfCancelled(cancel);
+      const int begin = static_cast<int>(unit) * kCountRowsPerUnit;
+      addVLevels(image, begin, std::min(image.height, begin + kCountRowsPerUnit), partial[worker]);
+    });
+    LevelCounts counts{};
+    for (const LevelCounts& p : partial) {
+      for (int level = 0; level < kLevels; ++level) counts[level] += p[level];
+    }
+    GlobalResult result;
+    result.features = featuresFromLevelCounts(counts, exposure);
+    result.curve = curveFromFeatures(weights_, result.features);
+    return result;
+  }
+
+  void localBranch(const EnhanceRequest& request, const CurveParams& curve) {
+    throwIfCancelled(request.cancel);
+    const CoarseBrightness coarse = computeCoarseBrightness(request.input);
+    cpu::LocalRequest local;
+    local.image = request.input;
+    local.coarse = &coarse;
+    local.retouch = retouchTable(curve);
+    local.outputKind = request.outputKind;
+    local.output = request.output;
+    local.cancel = request.cancel;
+    const std::vector<cpu::Tile> tiles =
+        cpu::planTiles(request.input.width, request.input.height, kStripWidth, pool_.size());
+    pool_.run(tiles.size(), [&](size_t unit, int worker) {
+      throwIfCancelled(request.cancel);
+      workers_[worker].run(network_, isa_.convRow, local, tiles[unit]);
+    });
+  }
+
+  const ModelWeights weights_;
+  const cpu::PackedNetwork network_;
+  const cpu::IsaChoice isa_;
+  const size_t maxPixels_;
+  std::mutex mutex_;  // one request at a time owns the pool and the scratch
+  cpu::ThreadPool pool_;
+  std::vector<cpu::TileWorker> workers_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> createCpuBackend(const ModelWeights& weights, const BackendOptions& options) {
+  return std::make_unique<CpuBackend>(weights, options);
+}
+
+}  // namespace flwnet

@@ -1,0 +1,231 @@
+#include "tile_pipeline.h"
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace flwnet::cpu {
+namespace {
+
+// Rings: 0 = e1 input [x - Vc/2, Vc/2], 1 = [x, r] (joins e3's input), 2..7 = x1..x6.
+constexpr int kRingCount = 8;
+constexpr std::array<int, kRingCount> kRingChannels = {4, 4, 16, 16, 16, 16, 16, 16};
+// Rows each ring must hold for the lag between its producer and its last consumer in the
+// one-row-per-stage-per-pass schedule below (e.g. x3 feeds e4 at distance 2 and e6 five rows
+// later), plus one; reads verify the row tag, so a wrong capacity fails loudly, not silently.
+constexpr std::array<int, kRingCount> kRingCapacity = {4, 6, 4, 4, 8, 6, 4, 4};
+
+// Stages: 0 = prepare the inputs, 1..6 = e1..e6 (writing ring stage + 1), 7 = e7 and the output.
+constexpr int kStageCount = 8;
+// How many pixels beyond the tile each stage must produce for the later layers.
+constexpr std::array<int, kStageCount> kStageRadius = {9, 8, 7, 6, 4, 2, 1, 0};
+constexpr int kMargin = 2;  // zero columns beyond the image that a dilation-2 tap may read
+constexpr int kHalo = 9 + kMargin;
+
+struct StageInput {
+  int ring;
+  int dilation;
+};
+struct StageInputs {
+  int count;
+  StageInput inputs[2];
+};
+constexpr std::array<StageInputs, kStageCount> kStageInputs = {{
+    {0, {{0, 0}, {0, 0}}},
+    {1, {{0, 1}, {0, 0}}},
+    {1, {{2, 1}, {0, 0}}},
+    {2, {{3, 1}, {1, 1}}},
+    {1, {{4, 2}, {0, 0}}},
+    {1, {{5, 2}, {0, 0}}},
+    {2, {{4, 1}, {6, 1}}},
+    {1, {{7, 1}, {0, 0}}},
+}};
+
+int producerOf(int ring) { return ring < 2 ? 0 : ring - 1; }
+
+float softplus(float v) { return v > 20.0f ? v : std::log1p(std::exp(v)); }
+
+}  // namespace
+
+std::vector<Tile> planTiles(int width, int height, int maxStripWidth, int workers) {
+  const int strips = std::max(1, (width + maxStripWidth - 1) / maxStripWidth);
+  // Bands cost a halo recomputation each, so only as many as balancing the threads needs, and
+  // never shorter than 48 rows.
+  const int wantedUnits = workers > 1 ? 4 * workers : 1;
+  const int bandsForBalance = (wantedUnits + strips - 1) / strips;
+  const int bands = std::max(1, std::min(bandsForBalance, height / 48));
+  std::vector<Tile> tiles;
+  tiles.reserve(static_cast<size_t>(strips) * bands);
+  for (int b = 0; b < bands; ++b) {
+    const int y0 = static_cast<int>(static_cast<int64_t>(height) * b / bands);
+    const int y1 = static_cast<int>(static_cast<int64_t>(height) * (b + 1) / bands);
+    for (int s = 0; s < strips; ++s) {
+      const int x0 = static_cast<int>(static_cast<int64_t>(width) * s / strips);
+      const int x1 = static_cast<int>(static_cast<int64_t>(width) * (s + 1) / strips);
+      tiles.push_back(Tile{x0, x1, y0, y1});
+    }
+  }
+  return tiles;
+}
+
+void TileWorker::prepare(int bufferWidth) {
+  size_t total = 0;
+  for (int r = 0; r < kRingCount; ++r) total += static_cast<size_t>(kRingCapacity[r]) * kRingChannels[r] * bufferWidth;
+  if (storage_.size() < total) storage_.resize(total);
+  // Columns outside the image are never written and must read as zero padding.
+  std::memset(storage_.data(), 0, total * sizeof(float));
+  float* p = storage_.data();
+  for (int r = 0; r < kRingCount; ++r) {
+    Ring& ring = rings_[r];
+    ring.channels = kRingChannels[r];
+    ring.capacity = kRingCapacity[r];
+    ring.data = p;
+    ring.tags.assign(ring.capacity, INT_MIN);
+    p += static_cast<size_t>(ring.capacity) * ring.channels * bufferWidth;
+  }
+  if (zeroRow_.size() < static_cast<size_t>(bufferWidth) * kLanes) zeroRow_.assign(static_cast<size_t>(bufferWidth) * kLanes, 0.0f);
+  if (outRow_.size() < static_cast<size_t>(bufferWidth) * kLanes) outRow_.resize(static_cast<size_t>(bufferWidth) * kLanes);
+  bufferWidth_ = bufferWidth;
+}
+
+const float* TileWorker::rowOf(int ring, int y, int height) const {
+  if (y < 0 || y >= height) return zeroRow_.data();  // zero padding above and below the image
+  const Ring& r = rings_[ring];
+  const int slot = y % r.capacity;
+  FLWNET_CHECK(r.tags[slot] == y, "row ring overrun in the CPU tile schedule");
+  return r.data + static_cast<size_t>(slot) * r.channels * bufferWidth_;
+}
+
+float* TileWorker::slotFor(int ring, int y) {
+  Ring& r = rings_[ring];
+  const int slot = y % r.capacity;
+  r.tags[slot] = y;
+  return r.data + static_cast<size_t>(slot) * r.channels * bufferWidth_;
+}
+
+void TileWorker::computePrep(const LocalRequest& request, int y, int c0, int c1) {
+  const ImageU8& image = request.image;
+  float* in0 = slotFor(0, y) + static_cast<size_t>(c0 - colBase_) * 4;
+  float* xr = slotFor(1, y) + static_cast<size_t>(c0 - colBase_) * 4;
+  const uint8_t* px = image.data + (static_cast<size_t>(y) * image.width + c0) * image.channels;
+  for (int c = c0; c < c1; ++c, px += image.channels, in0 += 4, xr += 4) {
+    const double half = 0.5 * request.coarse->at(c, y);
+    for (int k = 0; k < 3; ++k) {
+      const double x = px[k] / 255.0;
+      in0[k] = static_cast<float>(x - half);
+      xr[k] = static_cast<float>(x);
+    }
+    in0[3] = static_cast<float>(half);
+    xr[3] = request.retouch[std::max(px[0], std::max(px[1], px[2]))];
+  }
+}
+
+void TileWorker::computeConv(const PackedNetwork& net, ConvRowKernel convRow, int stage, int y, int height, int c0,
+                             int c1) {
+  const PackedConv& layer = net.layers[stage - 1];
+  const StageInputs& in = kStageInputs[stage];
+  ConvRowArgs args{};
+  args.sourceCount = in.count;
+  args.dilation = layer.dilation;
+  for (int s = 0; s < in.count; ++s) {
+    const int ring = in.inputs[s].ring;
+    const int d = in.inputs[s].dilation;
+    const int channels = kRingChannels[ring];
+    args.sources[s].channels = channels;
+    for (int ky = 0; ky < 3; ++ky) {
+      args.sources[s].rows[ky] = rowOf(ring, y + (ky - 1) * d, height) + static_cast<size_t>(c0 - colBase_) * channels;
+    }
+  }
+  args.weights = layer.weights.data();
+  args.bias = layer.bias.data();
+  args.out = slotFor(stage + 1, y) + static_cast<size_t>(c0 - colBase_) * kLanes;
+  args.count = c1 - c0;
+  args.outputLanes = kLanes;
+  args.leaky = true;
+  convRow(args);
+}
+
+void TileWorker::computeOutput(const PackedNetwork& net, ConvRowKernel convRow, const LocalRequest& request, int y) {
+  const ImageU8& image = request.image;
+  const PackedConv& layer = net.layers[kConvLayers - 1];
+  ConvRowArgs args{};
+  args.sourceCount = 1;
+  args.dilation = layer.dilation;
+  args.sources[0].channels = kLanes;
+  for (int ky = 0; ky < 3; ++ky) {
+    args.sources[0].rows[ky] = rowOf(7, y + ky - 1, image.height) + static_cast<size_t>(tile_.x0 - colBase_) * kLanes;
+  }
+  args.weights = layer.weights.data();
+  args.bias = layer.bias.data();
+  args.out = outRow_.data();
+  args.count = tile_.x1 - tile_.x0;
+  args.outputLanes = 8;  // e7 has 6 outputs; its packed weights are zero beyond them
+  args.leaky = false;
+  convRow(args);
+
+  const int ch = image.channels;
+  const size_t first = (static_cast<size_t>(y) * image.width + tile_.x0) * ch;
+  const uint8_t* src = image.data + first;
+  const float* net6 = outRow_.data();
+  if (request.outputKind == OutputKind::U8) {
+    uint8_t* dst = static_cast<uint8_t*>(request.output) + first;
+    for (int i = 0; i < args.count; ++i, dst += ch, src += ch, net6 += kLanes) {
+      for (int k = 0; k < 3; ++k) {
+        const double v = static_cast<double>(softplus(net6[k])) * 255.0 + 0.5;
+        dst[k] = static_cast<uint8_t>(std::floor(std::min(255.0, std::max(0.0, v))));
+      }
+      if (ch == 4) dst[3] = src[3];
+    }
+  } else {
+    float* dst = static_cast<float*>(request.output) + first;
+    for (int i = 0; i < args.count; ++i, dst += ch, src += ch, net6 += kLanes) {
+      for (int k = 0; k < 3; ++k) dst[k] = softplus(net6[k]);
+      if (ch == 4) dst[3] = src[3] / 255.0f;
+    }
+  }
+}
+
+void TileWorker::run(const PackedNetwork& net, ConvRowKernel convRow, const LocalRequest& request, const Tile& tile) {
+  const int width = request.image.width;
+  const int height = request.image.height;
+  tile_ = tile;
+  colBase_ = tile.x0 - kHalo;
+  prepare(tile.x1 - tile.x0 + 2 * kHalo);
+  std::array<int, kStageCount> next{}, rowEnd{}, colBegin{}, colEnd{};
+  for (int s = 0; s < kStageCount; ++s) {
+    next[s] = std::max(0, tile.y0 - kStageRadius[s]);
+    rowEnd[s] = std::min(height, tile.y1 + kStageRadius[s]);
+    colBegin[s] = std::max(0, tile.x0 - kStageRadius[s]);
+    colEnd[s] = std::min(width, tile.x1 + kStageRadius[s]);
+  }
+  // Each pass lets every stage produce at most one row, as soon as the rows it reads exist; the
+  // distance between stages therefore settles to the lags the ring capacities are sized for.
+  while (next[kStageCount - 1] < rowEnd[kStageCount - 1]) {
+    for (int s = 0; s < kStageCount; ++s) {
+      const int y = next[s];
+      if (y >= rowEnd[s]) continue;
+      bool ready = true;
+      for (int i = 0; i < kStageInputs[s].count; ++i) {
+        const StageInput& input = kStageInputs[s].inputs[i];
+        ready = ready && next[producerOf(input.ring)] > std::min(y + input.dilation, height - 1);
+      }
+      if (!ready) continue;
+      if (s == 0) {
+        computePrep(request, y, colBegin[s], colEnd[s]);
+      } else if (s < kStageCount - 1) {
+        computeConv(net, convRow, s, y, height, colBegin[s], colEnd[s]);
+      } else {
+        if (request.cancel != nullptr && request.cancel->load(std::memory_order_relaxed) != 0) {
+          throw Error(ErrorCode::Cancelled, "enhancement was cancelled");
+        }
+        computeOutput(net, convRow, request, y);
+      }
+      ++next[s];
+    }
+  }
+}
+
+}  // namespace flwnet::cpu

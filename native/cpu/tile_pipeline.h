@@ -1,0 +1,69 @@
+// The streaming schedule of the local branch on the CPU. The image is cut into tiles (a column
+// strip by a band of rows); a tile is processed row by row, each layer keeping only the few rows
+// of its output that the next layers still need in a ring buffer. Tiles overlap their neighbours
+// by the receptive-field radius (9 pixels), recomputed on both sides, so tiles are independent
+// and nothing of a full-image size is ever allocated.
+#pragma once
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "conv_kernels.h"
+#include "core/coarse_brightness.h"
+#include "core/image.h"
+#include "packed_network.h"
+
+namespace flwnet::cpu {
+
+// Everything a tile needs to know about the request it belongs to.
+struct LocalRequest {
+  ImageU8 image;
+  const CoarseBrightness* coarse = nullptr;
+  std::array<float, kLevels> retouch{};  // r for each V level
+  OutputKind outputKind = OutputKind::U8;
+  void* output = nullptr;
+  const std::atomic<int32_t>* cancel = nullptr;
+};
+
+struct Tile {
+  int x0, x1;  // output columns [x0, x1)
+  int y0, y1;  // output rows [y0, y1)
+};
+
+// Splits an image into tiles: strips no wider than maxStripWidth, and enough bands for the
+// work to spread over `workers` threads.
+std::vector<Tile> planTiles(int width, int height, int maxStripWidth, int workers);
+
+// Per-thread scratch: the row rings of one tile. Allocated once per worker and grown only when
+// a wider tile arrives.
+class TileWorker {
+ public:
+  // Throws Error(Cancelled) when the request's cancel flag is raised (polled once per row).
+  void run(const PackedNetwork& net, ConvRowKernel convRow, const LocalRequest& request, const Tile& tile);
+
+ private:
+  struct Ring {
+    int channels = 0;
+    int capacity = 0;
+    float* data = nullptr;
+    std::vector<int> tags;  // which image row each slot holds
+  };
+
+  void prepare(int bufferWidth);
+  const float* rowOf(int ring, int y, int height) const;
+  float* slotFor(int ring, int y);
+  void computePrep(const LocalRequest& request, int y, int c0, int c1);
+  void computeConv(const PackedNetwork& net, ConvRowKernel convRow, int stage, int y, int height, int c0, int c1);
+  void computeOutput(const PackedNetwork& net, ConvRowKernel convRow, const LocalRequest& request, int y);
+
+  std::array<Ring, 8> rings_{};
+  std::vector<float> storage_;
+  std::vector<float> zeroRow_;
+  std::vector<float> outRow_;
+  int bufferWidth_ = 0;
+  int colBase_ = 0;  // image column of buffer pixel 0
+  Tile tile_{};
+};
+
+}  // namespace flwnet::cpu
