@@ -1,0 +1,57 @@
+// The local branch (SPEC.md sections 3-5) as one fused kernel per precision: each block stages a
+// uint8 tile with a 9-pixel halo (x, curve r, coarse brightness Vc) in shared memory and runs
+// e1..e7 there, writing only the final pixels to global memory. A small prior kernel computes the
+// coarse grid. Large images are processed in horizontal bands of output rows (the input stays
+// whole: the halo reads past the band).
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "core/backend.h"
+#include "cuda/global_branch.cuh"
+
+namespace flwnet::cuda {
+
+// Per-image inputs and outputs of one local-branch launch.
+struct LenImage {
+  float* coarse = nullptr;         // cellsY x cellsX coarse V (written by launchCoarseGrid)
+  const float* retouch = nullptr;  // 256 entries: r for each V level (global branch output)
+  void* output = nullptr;          // first element of row bandBegin (uint8_t or float)
+  int cellsX = 1;
+  int cellsY = 1;
+  int bandBegin = 0;  // output rows [bandBegin, bandBegin + bandRows)
+  int bandRows = 0;
+  int tilesX = 0;     // filled by the launcher
+  int firstTile = 0;  // filled by the launcher
+};
+
+struct LenParams {
+  DeviceBatch batch;
+  LenImage len[kMaxBatch];
+  const void* weights = nullptr;  // packLenWeights(...) for the launch's precision, on the device
+  const float* biases = nullptr;  // 7 x 16 floats, on the device
+  bool floatOutput = false;
+  int totalTiles = 0;             // filled by the launcher
+};
+
+// Number of coarse cells along an axis (SPEC.md section 4).
+inline int coarseCellCount(int size) { return size / kCoarseScale > 0 ? size / kCoarseScale : 1; }
+
+// Fills len[i].coarse for every image (all cells; cheap next to the LEN).
+void launchCoarseGrid(const LenParams& params, cudaStream_t stream);
+
+// The fused e1..e7 kernel over the bands in params. Throws InvalidArgument for a band whose tiles
+// exceed the grid limit (the caller bands large images so this does not happen).
+void launchLenFused(LenParams& params, Precision precision, cudaStream_t stream);
+
+// Convolution weights rearranged for the kernels of `precision` (bytes to upload as-is).
+std::vector<uint8_t> packLenWeights(const ModelWeights& weights, Precision precision);
+std::vector<float> packLenBiases(const ModelWeights& weights);
+
+// Output rows per tile of each kernel, so callers can align band heights.
+int lenTileRows(Precision precision);
+
+}  // namespace flwnet::cuda
