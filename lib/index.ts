@@ -4,7 +4,7 @@
  *   import { enhance } from 'flwnet';
  *   const bright = await enhance(darkJpeg, { weights: 'flwnet-official.pth' });
  */
-import { Enhancer, type EnhanceOptions, type EnhancerOptions } from './enhancer';
+import { checkEnhanceOptions, Enhancer, type EnhanceOptions, type EnhancerOptions } from './enhancer';
 import { loadNative, type NativeCudaInfo } from './native';
 import { checkOptionKeys } from './options';
 
@@ -20,6 +20,17 @@ export {
   type WeightsSource,
 } from './enhancer';
 export {
+  BatchRun,
+  type BatchFailure,
+  type BatchInput,
+  type BatchItem,
+  type BatchProgress,
+  type BatchResult,
+  type BatchSource,
+  type BatchSuccess,
+  type EnhanceManyOptions,
+} from './batch';
+export {
   DEFAULT_EXPOSURE,
   DEFAULT_MAX_PIXELS,
   MAX_PIXELS_LIMIT,
@@ -29,6 +40,17 @@ export {
   type PrecisionOption,
 } from './options';
 export * from './weights';
+export {
+  evaluate,
+  losses,
+  ciede2000Lab,
+  ciede2000LabPairs,
+  type EvaluateOptions,
+  type Evaluation,
+  type LabColor,
+  type LossImage,
+  type LossInput,
+} from './losses';
 
 export type EnhanceAllOptions = EnhanceOptions & EnhancerOptions;
 
@@ -84,6 +106,7 @@ export async function enhance(input: Uint8Array, options: EnhanceAllOptions = {}
     if (value === undefined) continue;
     (ENHANCER_OPTION_KEYS.includes(key) ? engineOptions : callOptions)[key] = value;
   }
+  checkEnhanceOptions(callOptions); // before loading weights, so bad options fail fast
   const enhancer = await sharedEnhancer(engineOptions as EnhancerOptions);
   return enhancer.enhance(input, callOptions as EnhanceOptions);
 }

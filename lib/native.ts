@@ -61,10 +61,43 @@ export interface NativeCudaInfo {
   error?: string;
 }
 
+/** An image for the losses: interleaved samples, uint8 (value / 255) or float32; alpha ignored. */
+export interface NativeLossImage {
+  data: Uint8Array | Float32Array;
+  width: number;
+  height: number;
+  channels: 3 | 4;
+}
+
+export interface NativeLossOptions {
+  device?: 'cpu' | 'cuda';
+  deviceIndex?: number;
+  threads?: number;
+  /** Leave out SSIM (ssim, ssimLoss and total become NaN). CPU only. */
+  ssim?: boolean;
+  /** Leave out CIEDE2000 (NaN). CPU only. */
+  ciede2000?: boolean;
+}
+
+export interface NativeLossReport {
+  l1: number;
+  ssimLoss: number;
+  color: number;
+  brightness: number;
+  structure: number;
+  total: number;
+  psnr: number;
+  ssim: number;
+  ciede2000: number;
+}
+
 export interface NativeModule {
   Engine: new (weights: Float32Array, options: NativeEngineOptions) => NativeEngine;
   cudaCompiled: boolean;
   cudaInfo(): NativeCudaInfo;
+  evaluateLosses(enhanced: NativeLossImage, reference: NativeLossImage, options?: NativeLossOptions): Promise<NativeLossReport>;
+  /** CIEDE2000 of each [L1, a1, b1, L2, a2, b2] group. */
+  ciede2000Lab(pairs: Float64Array): Promise<Float64Array>;
   /** Where the module was loaded from. */
   path: string;
 }
