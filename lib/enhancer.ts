@@ -1,6 +1,7 @@
 /**
  * The public inference API: an Enhancer owns one native engine (CPU or GPU) and its queue.
  */
+import { enhanceMany, type BatchRun, type BatchSource, type EnhanceManyOptions } from './batch';
 import { ClosedError, DeviceError, fromNativeError, InvalidInputError, InvalidOptionError, WeightsError } from './errors';
 import { decodeImage, encodeImage, outputFormatFor, type RawImage } from './image-io';
 import { loadNative, type NativeEngine, type NativeImage, type NativeModule } from './native';
@@ -123,18 +124,14 @@ export class Enhancer {
 
   /** Enhances an encoded image (any format sharp reads) and returns it encoded. */
   async enhance(input: Uint8Array, options?: EnhanceOptions): Promise<Buffer> {
-    const opts = checkOptionKeys('enhance', options, ENHANCE_KEYS);
-    const exposure = checkExposure(opts.exposure);
-    const format = checkFormat(opts.format);
-    const quality = checkInteger('quality', opts.quality, 1, 100, -1);
-    const signal = checkSignal(opts.signal);
+    const { exposure, format, quality, signal } = checkEnhanceOptions(options);
     this.assertOpen();
     const release = await this.pipelineSlots.acquire(signal);
     try {
       const decoded = await decodeImage(input, this.maxPixels);
       const { data } = await this.scheduler.run(decoded, exposure, 'uint8', signal);
       const raw: RawImage = { data: data as Uint8Array, width: decoded.width, height: decoded.height, channels: decoded.channels };
-      return await encodeImage(raw, outputFormatFor(decoded.format, format), quality < 0 ? undefined : quality);
+      return await encodeImage(raw, outputFormatFor(decoded.format, format), quality);
     } finally {
       release();
     }
@@ -156,6 +153,23 @@ export class Enhancer {
     this.assertOpen();
     const { data } = await this.scheduler.run(image, exposure, output, signal);
     return { data, width: image.width, height: image.height, channels: image.channels };
+  }
+
+  /**
+   * Enhances many images (Buffers, file paths or { input, id } items from an iterable or async
+   * iterable) through a bounded pipeline; iterate the result with for-await. See lib/batch.ts.
+   */
+  enhanceMany(source: BatchSource, options?: EnhanceManyOptions): BatchRun {
+    this.assertOpen();
+    const engine = {
+      maxPixels: this.maxPixels,
+      nativeSlots: Math.max(1, this.engine.maxConcurrentRequests) * Math.max(1, this.engine.preferredBatch),
+      infer: async (image: RawImage, exposure: number, signal: AbortSignal) => {
+        this.assertOpen();
+        return (await this.scheduler.run(image, exposure, 'uint8', signal)).data as Uint8Array;
+      },
+    };
+    return enhanceMany(engine, source, options);
   }
 
   /** The global branch alone: the 15 features and 7 curve parameters for an image. */
@@ -186,6 +200,18 @@ export class Enhancer {
   private assertOpen(): void {
     if (this.closed) throw new ClosedError();
   }
+}
+
+/** Validates the per-call options of enhance(). */
+export function checkEnhanceOptions(options: unknown) {
+  const opts = checkOptionKeys('enhance', options, ENHANCE_KEYS);
+  const quality = checkInteger('quality', opts.quality, 1, 100, -1);
+  return {
+    exposure: checkExposure(opts.exposure),
+    format: checkFormat(opts.format),
+    quality: quality < 0 ? undefined : quality,
+    signal: checkSignal(opts.signal),
+  };
 }
 
 async function resolveWeights(source: WeightsSource | undefined): Promise<FlwnetWeights> {
