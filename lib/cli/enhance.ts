@@ -1,17 +1,41 @@
-/** `flwnet enhance <input> [-o output]`: enhance one image file. */
+/**
+ * `flwnet enhance <inputs...> [-o output]`: enhance one image file, or many (files, directories,
+ * patterns) through the batch pipeline, mirroring the input tree under the output directory.
+ */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { BatchResult } from '../batch';
 import { Enhancer } from '../enhancer';
-import { checkFormat, type DeviceOption, type OutputFormat } from '../options';
+import { AbortError, InvalidOptionError } from '../errors';
+import {
+  checkDevice,
+  checkExposure,
+  checkFormat,
+  checkInteger,
+  checkPrecision,
+  type DeviceOption,
+  type OutputFormat,
+  type PrecisionOption,
+} from '../options';
 import { numberOption, parseCommandLine, UsageError } from './common';
+import { planJobs, type EnhanceJob, type InputPlan } from './expand-inputs';
+import { ProgressReporter } from './progress';
+
+export { formatFromExtension } from './expand-inputs';
 
 const HELP = `Usage: flwnet enhance <input> [-o output] [options]
+       flwnet enhance <inputs...> -o <directory> [options]
 
-Brightens a low-light photo. The output keeps the input's size, orientation and alpha, and its
-format unless --format is given. Without -o, writes <input name>-enhanced.<ext> beside the input.
+Brightens low-light photos. Each output keeps its input's size, orientation and alpha, and its
+format unless --format is given. With one input file, -o names the output file (default:
+<input name>-enhanced.<ext> beside the input). Inputs may also be directories and patterns
+(quoted patterns are expanded by flwnet: * and ? within a name, [abc], ** for any depth); their
+images are written under the -o directory, mirroring the input tree. Outputs are written
+atomically: an interrupted run (Ctrl-C) leaves no partial files, and --skip-existing resumes it.
 
 Options:
-  -o, --output <file>     where to write the result
+  -o, --output <path>     output file (one input) or directory (several inputs)
+  -r, --recursive         include images in subdirectories of directory inputs
   --exposure <0..1>       target mean brightness (default 0.4; higher is brighter)
   --weights <file>        .pth or .safetensors weights (default: $FLWNET_WEIGHTS)
   --format <name>         jpeg, png, webp, avif, tiff or gif
@@ -19,11 +43,19 @@ Options:
   --device <name>         auto (default), cpu, cuda or cuda:N
   --precision <mode>      GPU arithmetic: exact (default) or fast
   --threads <n>           CPU threads (default: all cores)
+  --concurrency <n>       images in flight in the pipeline (default: from the device)
+  --skip-existing         leave inputs whose output already exists (resume a run)
+  --dry-run               list what would be written, write nothing
+  --json                  print a JSON summary on stdout
   -h, --help              show this help
+
+Exit status: 0 when every image was enhanced, 1 when any failed, 2 for usage errors,
+130 when interrupted.
 `;
 
 const OPTIONS = {
   output: { type: 'string', short: 'o' },
+  recursive: { type: 'boolean', short: 'r' },
   exposure: { type: 'string' },
   weights: { type: 'string' },
   format: { type: 'string' },
@@ -31,8 +63,42 @@ const OPTIONS = {
   device: { type: 'string' },
   precision: { type: 'string' },
   threads: { type: 'string' },
+  concurrency: { type: 'string' },
+  'skip-existing': { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+type Values = ReturnType<typeof parseCommandLine<typeof OPTIONS>>['values'];
+
+interface Settings {
+  exposure: number;
+  format?: OutputFormat;
+  quality?: number;
+  concurrency?: number;
+  device: DeviceOption;
+  precision: PrecisionOption;
+  threads?: number;
+}
+
+type Status = 'written' | 'skipped' | 'failed' | 'planned' | 'not-run';
+
+interface Outcome {
+  input: string;
+  output: string | null;
+  status: Status;
+  code?: string;
+  message?: string;
+}
+
+interface RunTotals {
+  outcomes: Outcome[];
+  aborted: boolean;
+  seconds: number;
+  mpixPerSecond: number;
+  device: string | null;
+}
 
 export async function runEnhance(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine(argv, OPTIONS);
@@ -40,44 +106,181 @@ export async function runEnhance(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  if (positionals.length !== 1) throw new UsageError('enhance takes exactly one input file');
-  const input = positionals[0];
+  if (positionals.length === 0) throw new UsageError('enhance needs an input: a file, a directory or a pattern');
+  const settings = readSettings(values);
+  const plan = await planOrUsageError(positionals, values, settings.format);
+  const skipped: EnhanceJob[] = [];
+  const pending: EnhanceJob[] = [];
+  for (const job of plan.jobs) (values['skip-existing'] && (await exists(job.output)) ? skipped : pending).push(job);
+  const missing: Outcome[] = plan.missing.map(({ input, message }) => ({
+    input, output: null, status: 'failed', code: 'ERR_FLWNET_INVALID_INPUT', message,
+  }));
+  const skippedOutcomes: Outcome[] = skipped.map((job) => ({ input: job.input, output: job.output, status: 'skipped' }));
+  if (values['dry-run']) {
+    const planned: Outcome[] = pending.map((job) => ({ input: job.input, output: job.output, status: 'planned' }));
+    return report([...planned, ...skippedOutcomes, ...missing], emptyTotals(), values);
+  }
+  const totals = pending.length > 0 ? await enhanceJobs(pending, settings, values) : emptyTotals();
+  return report([...totals.outcomes, ...skippedOutcomes, ...missing], totals, values);
+}
+
+/** Validates the options before any file is touched or the engine is opened. */
+function readSettings(values: Values): Settings {
+  const quality = numberOption('quality', values.quality);
+  const concurrency = numberOption('concurrency', values.concurrency);
   const format = checkFormat(values.format);
-  const output = values.output ?? defaultOutputPath(input, format);
+  if (quality !== undefined && (format === 'png' || format === 'gif')) {
+    throw new InvalidOptionError(`quality does not apply to ${format} output`);
+  }
+  return {
+    exposure: checkExposure(numberOption('exposure', values.exposure)),
+    format,
+    quality: quality === undefined ? undefined : checkInteger('quality', quality, 1, 100, 0),
+    concurrency: concurrency === undefined ? undefined : checkInteger('concurrency', concurrency, 1, 4096, 0),
+    device: checkDevice(values.device),
+    precision: checkPrecision(values.precision),
+    threads: numberOption('threads', values.threads),
+  };
+}
+
+async function planOrUsageError(inputs: string[], values: Values, format?: OutputFormat): Promise<InputPlan> {
+  try {
+    return await planJobs(inputs, { output: values.output, recursive: values.recursive === true, format });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function emptyTotals(): RunTotals {
+  return { outcomes: [], aborted: false, seconds: 0, mpixPerSecond: 0, device: null };
+}
+
+/** Runs the jobs through Enhancer.enhanceMany, writing each result as it arrives; SIGINT aborts. */
+async function enhanceJobs(jobs: EnhanceJob[], settings: Settings, values: Values): Promise<RunTotals> {
   const enhancer = await Enhancer.create({
     weights: values.weights,
-    device: values.device as DeviceOption | undefined,
-    precision: values.precision as 'exact' | 'fast' | undefined,
-    threads: numberOption('threads', values.threads),
+    device: settings.device,
+    precision: settings.precision,
+    threads: settings.threads,
   });
+  const controller = new AbortController();
+  const onInterrupt = () => controller.abort(new AbortError('interrupted'));
+  const progress = new ProgressReporter(process.stderr, jobs.length);
+  const outcomes: Outcome[] = jobs.map((job) => ({ input: job.input, output: job.output, status: 'not-run' }));
+  const items = jobs.map((job, index) => ({ input: job.input, id: index, format: job.format }));
+  const directories = new Set<string>();
+  let aborted = false;
+  process.once('SIGINT', onInterrupt);
   try {
-    const bytes = await fs.readFile(input);
-    const result = await enhancer.enhance(bytes, {
-      exposure: numberOption('exposure', values.exposure),
-      format: format ?? formatFromExtension(output),
-      quality: numberOption('quality', values.quality),
+    const run = enhancer.enhanceMany(items, {
+      exposure: settings.exposure,
+      quality: settings.quality,
+      concurrency: settings.concurrency,
+      signal: controller.signal,
+      onProgress: (p) => progress.update(p),
     });
-    await writeAtomically(output, result);
-    process.stderr.write(`flwnet: wrote ${output} (${enhancer.device})\n`);
-    return 0;
+    try {
+      for await (const result of run) outcomes[result.index] = await saveResult(jobs[result.index], result, directories);
+    } catch (err) {
+      if (!(err instanceof AbortError)) throw err;
+      aborted = true;
+    }
+    const { elapsedSeconds, mpixPerSecond } = run.progress;
+    return { outcomes, aborted, seconds: elapsedSeconds, mpixPerSecond, device: enhancer.description };
   } finally {
+    process.removeListener('SIGINT', onInterrupt);
+    progress.finish();
     await enhancer.close();
   }
 }
 
-function defaultOutputPath(input: string, format?: OutputFormat): string {
-  const ext = path.extname(input);
-  const base = input.slice(0, input.length - ext.length);
-  return `${base}-enhanced${format ? `.${format === 'jpeg' ? 'jpg' : format}` : ext}`;
+async function saveResult(job: EnhanceJob, result: BatchResult, directories: Set<string>): Promise<Outcome> {
+  const base = { input: job.input, output: job.output };
+  if (!result.ok) return { ...base, status: 'failed', code: result.error.code, message: result.error.message };
+  try {
+    const dir = path.dirname(job.output);
+    if (!directories.has(dir)) {
+      await fs.mkdir(dir, { recursive: true });
+      directories.add(dir);
+    }
+    await writeAtomically(job.output, result.data);
+    return { ...base, status: 'written' };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    return { ...base, status: 'failed', code: e.code ?? 'ERR_FLWNET_INTERNAL', message: `cannot write the output: ${e.message}` };
+  }
 }
 
-/** The format named by an output file's extension, when it is one flwnet writes. */
-export function formatFromExtension(file: string): OutputFormat | undefined {
-  const ext = path.extname(file).slice(1).toLowerCase();
-  const byExt: Record<string, OutputFormat> = {
-    jpg: 'jpeg', jpeg: 'jpeg', png: 'png', webp: 'webp', avif: 'avif', tif: 'tiff', tiff: 'tiff', gif: 'gif',
-  };
-  return byExt[ext];
+function count(outcomes: Outcome[], status: Status): number {
+  return outcomes.reduce((n, o) => n + (o.status === status ? 1 : 0), 0);
+}
+
+/** Prints the summary (stderr, and JSON on stdout with --json) and returns the exit code. */
+function report(outcomes: Outcome[], totals: RunTotals, values: Values): number {
+  const failures = outcomes.filter((o) => o.status === 'failed');
+  const written = count(outcomes, 'written');
+  const exitCode = totals.aborted ? 130 : failures.length > 0 ? 1 : 0;
+  if (values.json) {
+    const summary = {
+      ok: exitCode === 0,
+      dryRun: values['dry-run'] === true,
+      aborted: totals.aborted,
+      device: totals.device,
+      total: outcomes.length,
+      written,
+      skipped: count(outcomes, 'skipped'),
+      failed: failures.length,
+      notRun: count(outcomes, 'not-run'),
+      seconds: totals.seconds,
+      imagesPerSecond: totals.seconds > 0 ? written / totals.seconds : 0,
+      mpixPerSecond: totals.mpixPerSecond,
+      outputs: outcomes,
+      failures: failures.map(({ input, output, code, message }) => ({ input, output, code, message })),
+    };
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  } else if (values['dry-run']) {
+    for (const o of outcomes) {
+      if (o.status === 'planned') process.stdout.write(`${o.input} -> ${o.output}\n`);
+      if (o.status === 'skipped') process.stdout.write(`${o.input} -> ${o.output} (exists, skipped)\n`);
+    }
+  }
+  process.stderr.write(summaryText(outcomes, totals, values));
+  return exitCode;
+}
+
+function summaryText(outcomes: Outcome[], totals: RunTotals, values: Values): string {
+  const failures = outcomes.filter((o) => o.status === 'failed');
+  const written = count(outcomes, 'written');
+  const skipped = count(outcomes, 'skipped');
+  // One image on its own keeps the one-line form: "wrote <file>" or the error itself.
+  if (outcomes.length === 1 && !values['dry-run'] && !totals.aborted) {
+    const [only] = outcomes;
+    if (only.status === 'written') return `flwnet: wrote ${only.output} (${totals.device})\n`;
+    if (only.status === 'failed') return `flwnet: ${only.message?.split('\n')[0]}\n`;
+  }
+  const lines: string[] = [];
+  if (values['dry-run']) {
+    lines.push(`flwnet: dry run: ${count(outcomes, 'planned')} image(s) would be written, ${skipped} skipped`);
+  } else if (totals.aborted) {
+    lines.push(`flwnet: interrupted after writing ${written} of ${outcomes.length - skipped} image(s); run again with --skip-existing to resume`);
+  } else {
+    const rate = totals.seconds > 0 ? `, ${(written / totals.seconds).toFixed(1)} images/s` : '';
+    const skip = skipped > 0 ? `, ${skipped} skipped (output exists)` : '';
+    lines.push(`flwnet: wrote ${written} of ${outcomes.length - skipped} image(s) in ${totals.seconds.toFixed(1)} s${rate}${skip}` +
+      (totals.device ? ` on ${totals.device}` : ''));
+  }
+  if (failures.length > 0) {
+    lines.push(`flwnet: ${failures.length} failed:`);
+    for (const f of failures) lines.push(`  ${f.input}: ${f.message?.split('\n')[0]}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.access(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Writes through a temporary file and a rename, so no partial output is left behind. */

@@ -8,6 +8,7 @@ const HELP = `flwnet — brighten low-light photos with FLW-Net (arXiv 2304.0297
 
 Usage:
   flwnet enhance <input> [-o output] [options]   enhance an image (see: flwnet enhance --help)
+  flwnet enhance <inputs...> -o <dir> [options]  enhance files, directories (-r) and patterns
   flwnet convert <input> <output.safetensors>    convert weights between .pth and .safetensors
   flwnet eval --enhanced <dir> --reference <dir> losses and metrics of enhanced images
   flwnet eval --low <dir> --reference <dir>      enhance low-light images, then evaluate them
