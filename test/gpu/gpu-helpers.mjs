@@ -110,7 +110,10 @@ export function agreeU8(precision, actual, expectedF32) {
   }
   const fraction = off / actual.length;
   if (precision === 'exact') {
-    return { ok: maxAbs <= 1 && fraction <= 0.001, detail: `u8 max |diff| ${maxAbs}, ${(fraction * 100).toFixed(4)}% off (limits 1, 0.1%)` };
+    // 0.1% of the values, but at least one: on a tiny image a single value whose float lies within
+    // rounding of a .5 boundary (the float check above bounds it) would otherwise be over 0.1%.
+    const allowed = Math.max(1, Math.floor(actual.length * 0.001));
+    return { ok: maxAbs <= 1 && off <= allowed, detail: `u8 max |diff| ${maxAbs}, ${off} of ${actual.length} values off (limits 1, ${allowed})` };
   }
   return { ok: maxAbs <= FAST_U8_MAX_ABS, detail: `u8 max |diff| ${maxAbs} (limit ${FAST_U8_MAX_ABS})` };
 }
