@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { Enhancer } from 'flwnet';
-import { benchWeights, machineDescription, sharedDir, syntheticImage, writeResult } from './common.mjs';
+import { benchWeights, machineDescription, onnxFeeds, openOnnxPeer, sharedDir, syntheticImage, writeResult } from './common.mjs';
 
 const IMAGE_COUNT = Number(process.env.FLWNET_BENCH_IMAGES || 200);
 const SMALL_COUNT = Number(process.env.FLWNET_BENCH_SMALL || 10000);
@@ -78,24 +78,6 @@ async function runNaive(enhancer, files, outDir) {
   return 0;
 }
 
-/** An onnxruntime-node session on the published model's export, or the reason there is none. */
-async function openOnnx() {
-  const modelPath = path.join(sharedDir, 'anchors', 'flwnet-official.onnx');
-  if (!fs.existsSync(modelPath)) return { skipped: `ONNX model not found at ${modelPath}` };
-  let ort;
-  try {
-    ort = await import('onnxruntime-node');
-  } catch (err) {
-    return { skipped: `onnxruntime-node is not installed (${err.message})` };
-  }
-  const session = await ort.InferenceSession.create(modelPath, {
-    executionProviders: ['cpu'],
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-  });
-  return { ort, session };
-}
-
 /** (c) The naive loop with onnxruntime doing the inference (features from enhancer.inspect). */
 async function runOnnx({ ort, session }, enhancer, files, outDir) {
   for (const file of files) {
@@ -103,14 +85,7 @@ async function runOnnx({ ort, session }, enhancer, files, outDir) {
     const image = { data, width: info.width, height: info.height, channels: 3 };
     const { features } = await enhancer.inspect(image, { exposure: 0.4 });
     const pixels = image.width * image.height;
-    const planar = new Float32Array(3 * pixels);
-    for (let i = 0; i < pixels; i++) {
-      for (let c = 0; c < 3; c++) planar[c * pixels + i] = data[i * 3 + c] / 255;
-    }
-    const { enhanced } = await session.run({
-      image: new ort.Tensor('float32', planar, [1, 3, image.height, image.width]),
-      hist: new ort.Tensor('float32', Float32Array.from(features), [1, 15, 1, 1]),
-    });
+    const { enhanced } = await session.run(onnxFeeds(ort, image, features));
     const out = Buffer.alloc(3 * pixels);
     for (let i = 0; i < pixels; i++) {
       for (let c = 0; c < 3; c++) out[i * 3 + c] = Math.round(Math.min(1, Math.max(0, enhanced.data[c * pixels + i])) * 255);
@@ -176,7 +151,7 @@ async function main() {
     await runNaive(enhancer, files.slice(0, 3), fs.mkdtempSync(path.join(root, 'warmup-'))); // first-call costs out of the timings
     const pipeline = await timeRun('pipeline', root, files, (out) => runPipeline(enhancer, files, out));
     const naive = await timeRun('naive loop', root, files, (out) => runNaive(enhancer, files, out));
-    const onnx = await openOnnx();
+    const onnx = await openOnnxPeer(threads);
     const onnxRow = onnx.session ? await timeRun('onnxruntime', root, files, (out) => runOnnx(onnx, enhancer, files, out)) : null;
     if (!onnxRow) console.log(`onnxruntime  skipped: ${onnx.skipped}`);
     const ratios = {

@@ -59,3 +59,38 @@ export function writeResult(name, result) {
   fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`wrote ${path.relative(packageRoot, file)}`);
 }
+
+/**
+ * An onnxruntime-node session on the published model's ONNX export (the CPU peer of the
+ * benchmarks), or { skipped: reason } when the model or the package is missing.
+ */
+export async function openOnnxPeer(threads) {
+  const modelPath = path.join(sharedDir, 'anchors', 'flwnet-official.onnx');
+  if (!fs.existsSync(modelPath)) return { skipped: `ONNX model not found at ${modelPath}` };
+  let ort;
+  try {
+    ort = await import('onnxruntime-node');
+  } catch (err) {
+    return { skipped: `onnxruntime-node is not installed (${err.message})` };
+  }
+  const session = await ort.InferenceSession.create(modelPath, {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+  });
+  return { ort, session };
+}
+
+/** The export's inputs for an interleaved RGB image and its 15 features: planar [1,3,H,W] and [1,15,1,1]. */
+export function onnxFeeds(ort, image, features) {
+  const { width, height, data } = image;
+  const pixels = width * height;
+  const planar = new Float32Array(3 * pixels);
+  for (let i = 0; i < pixels; i++) {
+    for (let c = 0; c < 3; c++) planar[c * pixels + i] = data[i * 3 + c] / 255;
+  }
+  return {
+    image: new ort.Tensor('float32', planar, [1, 3, height, width]),
+    hist: new ort.Tensor('float32', Float32Array.from(features), [1, 15, 1, 1]),
+  };
+}

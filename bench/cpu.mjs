@@ -1,11 +1,9 @@
 // `npm run bench`: CPU throughput of enhanceRaw against onnxruntime-node running the published
 // model's ONNX export on the same input, in the same run. Prints MPix/s and ratios; writes
 // bench/results/cpu.json.
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { Enhancer } from 'flwnet';
-import { benchWeights, machineDescription, sharedDir, syntheticImage, timeIt, writeResult } from './common.mjs';
+import { benchWeights, machineDescription, onnxFeeds, openOnnxPeer, syntheticImage, timeIt, writeResult } from './common.mjs';
 
 const SIZES = [
   [600, 400],
@@ -14,29 +12,10 @@ const SIZES = [
 const threads = Number(process.env.FLWNET_BENCH_THREADS || os.cpus().length);
 
 async function onnxRunner(features, image) {
-  const modelPath = path.join(sharedDir, 'anchors', 'flwnet-official.onnx');
-  if (!fs.existsSync(modelPath)) return { skipped: `ONNX model not found at ${modelPath}` };
-  let ort;
-  try {
-    ort = await import('onnxruntime-node');
-  } catch (err) {
-    return { skipped: `onnxruntime-node is not installed (${err.message})` };
-  }
-  const session = await ort.InferenceSession.create(modelPath, {
-    executionProviders: ['cpu'],
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-  });
-  const { width, height, data } = image;
-  const planar = new Float32Array(3 * width * height);
-  for (let i = 0; i < width * height; i++) {
-    for (let c = 0; c < 3; c++) planar[c * width * height + i] = data[i * 3 + c] / 255;
-  }
-  const feeds = {
-    image: new ort.Tensor('float32', planar, [1, 3, height, width]),
-    hist: new ort.Tensor('float32', Float32Array.from(features), [1, 15, 1, 1]),
-  };
-  return { run: () => session.run(feeds) };
+  const peer = await openOnnxPeer(threads);
+  if (peer.skipped) return peer;
+  const feeds = onnxFeeds(peer.ort, image, features);
+  return { run: () => peer.session.run(feeds) };
 }
 
 async function main() {

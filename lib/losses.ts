@@ -29,25 +29,11 @@ export interface EvaluateOptions {
   device?: DeviceOption;
 }
 
-export interface Evaluation {
-  /** Mean absolute error over pixels and channels. */
-  l1: number;
-  /** 1 - SSIM (Gaussian 11x11 window, sigma 1.5). */
-  ssimLoss: number;
-  /** Colour loss: mean (1 - cos) + mean acos of the per-pixel RGB angle. */
-  color: number;
-  /** Brightness consistency C(E, Y). */
-  brightness: number;
-  /** Structure consistency C over the absolute horizontal and vertical differences. */
-  structure: number;
-  /** The paper's L_ALL: ssimLoss + l1 + color + brightness + structure. */
-  total: number;
-  /** Peak signal-to-noise ratio in dB on [0, 1] values; Infinity for identical images. */
-  psnr: number;
-  ssim: number;
-  /** Mean CIEDE2000 colour difference (sRGB D65 -> CIELAB). */
-  ciede2000: number;
-}
+/**
+ * Every loss and metric: l1, ssimLoss (1 - SSIM), color, brightness, structure, total (the paper's
+ * L_ALL), psnr (dB; Infinity for identical images), ssim and ciede2000 (mean, sRGB D65 -> CIELAB).
+ */
+export type Evaluation = NativeLossReport;
 
 const EVALUATE_KEYS = ['device'] as const;
 

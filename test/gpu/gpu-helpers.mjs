@@ -3,7 +3,7 @@
 // test file, deterministic random images, and the agreement criteria of each precision.
 import test from 'ava';
 import { Enhancer, gpuInfo } from 'flwnet';
-import { compareF32, psnr, toU8 } from '../helpers/compare.mjs';
+import { compareF32, compareU8, psnr } from '../helpers/compare.mjs';
 import { haveShared, haveWeights, sharedDir, weightsPath } from '../helpers/shared.mjs';
 
 /** Exact mode: float32 output within this of the CPU engine's. */
@@ -101,14 +101,8 @@ export function agreeF32(precision, actual, expected) {
 /** Checks GPU 8-bit output against the CPU's float32 output rounded as the SPEC rounds. */
 export function agreeU8(precision, actual, expectedF32) {
   if (actual.length !== expectedF32.length) return { ok: false, detail: `length ${actual.length} vs ${expectedF32.length}` };
-  let maxAbs = 0;
-  let off = 0;
-  for (let i = 0; i < actual.length; i++) {
-    const d = Math.abs(actual[i] - toU8(expectedF32[i]));
-    if (d > maxAbs) maxAbs = d;
-    if (d !== 0) off++;
-  }
-  const fraction = off / actual.length;
+  const { maxAbs, mismatchFraction } = compareU8(actual, expectedF32);
+  const off = Math.round(mismatchFraction * actual.length);
   if (precision === 'exact') {
     // 0.1% of the values, but at least one: on a tiny image a single value whose float lies within
     // rounding of a .5 boundary (the float check above bounds it) would otherwise be over 0.1%.
