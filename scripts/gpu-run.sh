@@ -8,6 +8,7 @@
 #   $OUT/summary.txt). At most 8 files come back from $OUT, so the logs are grouped accordingly.
 # Env: FLWNET_GPU_STEPS  comma list of build,check,test,cpu,bench (default: all of them)
 #      FLWNET_GPU_BUDGET_S  seconds the whole run may take (default 520); steps are cut to fit
+#      FLWNET_GPU_CHECK_ARGS  extra gpu_check arguments, e.g. "--quick --exact-kernels tile,stream"
 #      FLWNET_CUDA_ARCHITECTURES  default: the first GPU's compute capability, e.g. 90-real
 set -uo pipefail
 
@@ -115,7 +116,7 @@ run_gpu_check() {
     return
   fi
   run_step gpu-check gpu-check.log 90 \
-    "'$binary' '$FLWNET_SHARED/weights/flwnet-official.f32' '$FLWNET_SHARED/fixtures/enhance' --json '$out/gpu-check.json'"
+    "'$binary' '$FLWNET_SHARED/weights/flwnet-official.f32' '$FLWNET_SHARED/fixtures/enhance' ${FLWNET_GPU_CHECK_ARGS:-} --json '$out/gpu-check.json'"
 }
 
 main() {

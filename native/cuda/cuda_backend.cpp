@@ -90,7 +90,9 @@ class CudaBackend final : public Backend {
   std::string deviceName() const override { return "cuda:" + std::to_string(device_); }
   std::string description() const override {
     return std::string(properties_.name) + " (" + deviceName() + ", fused kernels, " +
-           (precision_ == Precision::Exact ? "exact" : "fast") + ")";
+           (precision_ == Precision::Exact ? std::string("exact, ") + cuda::exactKernelName(exactKernel_) + " kernel"
+                                           : std::string("fast")) +
+           ")";
   }
   void enhance(const EnhanceRequest* requests, size_t count, GlobalResult* results) override;
   GlobalResult inspect(const ImageU8& image, double exposure) override;
@@ -109,6 +111,7 @@ class CudaBackend final : public Backend {
 
   int device_ = 0;
   Precision precision_;
+  cuda::ExactKernel exactKernel_;  // FLWNET_CUDA_EXACT_KERNEL, read once here
   size_t maxPixels_;
   cudaDeviceProp properties_{};
   cuda::DeviceMemory lenWeights_;
@@ -125,6 +128,7 @@ void uploadOnce(cuda::DeviceMemory& memory, const void* data, size_t bytes) {
 CudaBackend::CudaBackend(const ModelWeights& weights, const BackendOptions& options)
     : device_(options.deviceIndex),
       precision_(options.precision),
+      exactKernel_(cuda::exactKernelFromEnvironment()),
       maxPixels_(options.maxPixels == 0 ? kDefaultMaxPixels : options.maxPixels) {
   int devices = 0;
   const cudaError_t status = cudaGetDeviceCount(&devices);
@@ -261,7 +265,7 @@ void CudaBackend::runBands(cuda::Slot& slot, cuda::LenParams& len, const Enhance
       li.output = deviceOut + plan.outputOffset[i];
       copyBytes = plan.outputOffset[i] + static_cast<size_t>(li.bandRows) * img.width * img.channels * element;
     }
-    cuda::launchLenFused(len, precision_, slot.stream);
+    cuda::launchLenFused(len, precision_, slot.stream, exactKernel_);
     FLWNET_CUDA_CHECK(cudaMemcpyAsync(hostOut, deviceOut, copyBytes, cudaMemcpyDeviceToHost, slot.stream));
     FLWNET_CUDA_CHECK(cudaStreamSynchronize(slot.stream));
     for (size_t i = 0; i < count; ++i) {

@@ -5,12 +5,15 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <string>
 
 #include "core/error.h"
 #include "cuda/cuda_check.h"
 #include "cuda/len_exact.cuh"
+#include "cuda/len_exact_stream.cuh"
 #include "cuda/len_fast.cuh"
 
 namespace flwnet::cuda {
@@ -98,20 +101,38 @@ void launchCoarseGrid(const LenParams& params, cudaStream_t stream) {
 
 int lenTileRows(Precision precision) { return precision == Precision::Exact ? len::kExactTile : len::kFastTile; }
 
-void launchLenFused(LenParams& params, Precision precision, cudaStream_t stream) {
-  FLWNET_CHECK(params.batch.count >= 1 && params.batch.count <= kMaxBatch, "local branch batch size out of range");
-  const int tile = lenTileRows(precision);
+ExactKernel exactKernelFromEnvironment() {
+  const char* value = std::getenv("FLWNET_CUDA_EXACT_KERNEL");
+  if (value == nullptr || *value == '\0' || std::strcmp(value, "tile") == 0) return ExactKernel::Tile;
+  if (std::strcmp(value, "stream") == 0) return ExactKernel::Stream;
+  FLWNET_THROW(ErrorCode::InvalidArgument,
+               std::string("FLWNET_CUDA_EXACT_KERNEL must be \"tile\" or \"stream\", got \"") + value + "\"");
+}
+
+const char* exactKernelName(ExactKernel kernel) { return kernel == ExactKernel::Stream ? "stream" : "tile"; }
+
+void assignTiles(LenParams& params, int tileCols, int tileRows) {
   long long total = 0;
   for (int b = 0; b < params.batch.count; ++b) {
     LenImage& li = params.len[b];
-    li.tilesX = (params.batch.image[b].width + tile - 1) / tile;
+    li.tilesX = (params.batch.image[b].width + tileCols - 1) / tileCols;
     li.firstTile = static_cast<int>(total);
-    total += static_cast<long long>(li.tilesX) * ((li.bandRows + tile - 1) / tile);
+    total += static_cast<long long>(li.tilesX) * ((li.bandRows + tileRows - 1) / tileRows);
     if (total > std::numeric_limits<int>::max()) {
       FLWNET_THROW(ErrorCode::InvalidArgument, "image band too large for one launch");
     }
   }
   params.totalTiles = static_cast<int>(total);
+}
+
+void launchLenFused(LenParams& params, Precision precision, cudaStream_t stream, ExactKernel exactKernel) {
+  FLWNET_CHECK(params.batch.count >= 1 && params.batch.count <= kMaxBatch, "local branch batch size out of range");
+  if (precision == Precision::Exact && exactKernel == ExactKernel::Stream) {
+    len::launchLenExactStream(params, stream);
+    return;
+  }
+  const int tile = lenTileRows(precision);
+  assignTiles(params, tile, tile);
   if (precision == Precision::Exact) {
     len::launchLenExact(params, stream);
   } else {

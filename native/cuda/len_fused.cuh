@@ -43,9 +43,24 @@ inline int coarseCellCount(int size) { return size / kCoarseScale > 0 ? size / k
 // Fills len[i].coarse for every image (all cells; cheap next to the LEN).
 void launchCoarseGrid(const LenParams& params, cudaStream_t stream);
 
+// Which kernel runs Precision::Exact: `Tile` (len_exact.cu, 16x16 tiles) or `Stream`
+// (len_exact_stream.cu, column strips streamed down the rows). Both give the same results within
+// fp32 rounding of the summation order.
+enum class ExactKernel { Tile, Stream };
+
+// The exact kernel named by the environment variable FLWNET_CUDA_EXACT_KERNEL ("tile" or
+// "stream"; unset or empty means tile). Throws InvalidArgument for any other value.
+ExactKernel exactKernelFromEnvironment();
+const char* exactKernelName(ExactKernel kernel);
+
+// Fills tilesX and firstTile of every image and totalTiles for blocks of tileCols x tileRows
+// output pixels. Throws InvalidArgument when the tiles exceed the grid limit.
+void assignTiles(LenParams& params, int tileCols, int tileRows);
+
 // The fused e1..e7 kernel over the bands in params. Throws InvalidArgument for a band whose tiles
 // exceed the grid limit (the caller bands large images so this does not happen).
-void launchLenFused(LenParams& params, Precision precision, cudaStream_t stream);
+void launchLenFused(LenParams& params, Precision precision, cudaStream_t stream,
+                    ExactKernel exactKernel = ExactKernel::Tile);
 
 // Convolution weights rearranged for the kernels of `precision` (bytes to upload as-is).
 std::vector<uint8_t> packLenWeights(const ModelWeights& weights, Precision precision);

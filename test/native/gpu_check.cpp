@@ -1,13 +1,18 @@
 // Standalone check of the CUDA backends against the golden fixtures and the CPU backend, plus
-// timings: `gpu_check <weights.f32> <fixtures/enhance dir> [--json out.json] [--allow-no-gpu]`.
+// timings: `gpu_check <weights.f32> <fixtures/enhance dir> [--json out.json] [--allow-no-gpu]
+// [--quick] [--exact-kernels tile,stream]`.
 // Exits non-zero on any failed check. Without a GPU it still checks the CPU backend against the
 // fixtures and, with --allow-no-gpu, reports "no CUDA device" and exits 0.
+// --exact-kernels checks each listed exact kernel (FLWNET_CUDA_EXACT_KERNEL) and ends with a
+// table of their kernel-only timings; --quick leaves out the 8000x6000 comparison, the concurrency
+// and out-of-memory checks and the larger standard timings.
 #include <cuda_runtime.h>
 #include <sys/mman.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <thread>
@@ -17,28 +22,49 @@
 #include "cuda/global_branch.cuh"
 #include "cuda/len_fused.cuh"
 #include "gpu_check_support.h"
+#include "gpu_check_timing.h"
 
 using namespace flwnet;
 using namespace gpucheck;
 
 namespace {
 
+struct Options {
+  std::string jsonPath;
+  bool allowNoGpu = false;
+  bool quick = false;
+  std::vector<cuda::ExactKernel> exactKernels;  // empty: the backend's default only
+};
+
 struct Variant {
   std::string name;
   Precision precision;
   bool cudnn;
+  cuda::ExactKernel kernel = cuda::ExactKernel::Tile;
+  bool hugeImage = true;  // include the 8000x6000 CPU comparison
 };
 
-std::vector<Variant> gpuVariants() {
-  std::vector<Variant> v = {{"fused-exact", Precision::Exact, false}, {"fused-fast", Precision::Fast, false}};
+std::vector<Variant> gpuVariants(const Options& options) {
+  std::vector<Variant> v;
+  if (options.exactKernels.empty()) {
+    v.push_back({"fused-exact", Precision::Exact, false, cuda::exactKernelFromEnvironment()});
+  }
+  for (size_t i = 0; i < options.exactKernels.size(); ++i) {
+    const cuda::ExactKernel k = options.exactKernels[i];
+    v.push_back({std::string("fused-exact-") + cuda::exactKernelName(k), Precision::Exact, false, k, i == 0});
+  }
+  v.push_back({"fused-fast", Precision::Fast, false});
 #if FLWNET_WITH_CUDNN
   v.push_back({"cudnn-exact", Precision::Exact, true});
   v.push_back({"cudnn-fast", Precision::Fast, true});
 #endif
+  for (Variant& x : v) x.hugeImage = x.hugeImage && !options.quick;
   return v;
 }
 
 std::unique_ptr<Backend> makeBackend(const ModelWeights& w, const Variant& v, size_t maxPixels = 0) {
+  // The fused backend reads its exact kernel from the environment when it is created.
+  setenv("FLWNET_CUDA_EXACT_KERNEL", cuda::exactKernelName(v.kernel), 1);
   BackendOptions o;
   o.precision = v.precision;
   o.useCudnn = v.cudnn;
@@ -104,6 +130,7 @@ void checkAgainstCpu(Log& log, Backend& cpu, Backend& gpu, const Variant& v) {
   const int sizes[][2] = {{1, 1}, {1, 7}, {13, 1}, {19, 21}, {37, 41}, {640, 480}, {1023, 769}, {8000, 6000}};
   uint32_t seed = 1;
   for (const auto& s : sizes) {
+    if (!v.hugeImage && s[0] * s[1] > 10 << 20) continue;
     for (int channels : {3, 4}) {
       if (channels == 4 && s[0] * s[1] > 1 << 20) continue;  // RGBA once per small/medium size
       const std::vector<uint8_t> img = randomImage(s[0], s[1], channels, seed++);
@@ -154,6 +181,38 @@ void checkConcurrency(Log& log, Backend& gpu, const Variant& v) {
   for (auto& w : workers) w.join();
   log.check(v.name + " concurrent enhance from 3 threads", mismatches == 0 && errors == 0,
             fmt("%.0f mismatches, %.0f errors", mismatches.load(), errors.load()));
+}
+
+// Every listed exact kernel against the first on the same images: the kernels sum in the same
+// order, so their outputs should be identical (the limit leaves room for a last-bit difference).
+// 4000x3000 in float32 exceeds the backend's band budget, so it runs in bands.
+void compareKernelOutputs(Log& log, const ModelWeights& w, const std::vector<Variant>& kernels) {
+  const int sizes[][3] = {{1, 1, 3}, {37, 41, 4}, {1023, 769, 3}, {1920, 1080, 3}, {4000, 3000, 3}};
+  std::vector<std::unique_ptr<Backend>> backends;
+  for (const Variant& v : kernels) backends.push_back(makeBackend(w, v));
+  for (const auto& s : sizes) {
+    const std::vector<uint8_t> img = randomImage(s[0], s[1], s[2], 41 + s[0]);
+    const size_t n = static_cast<size_t>(s[0]) * s[1];
+    std::vector<float> first(n * s[2]), other(n * s[2]);
+    EnhanceRequest r = request(img, s[0], s[1], s[2], 0.35, OutputKind::F32, first.data());
+    backends[0]->enhance(&r, 1, nullptr);
+    for (size_t k = 1; k < backends.size(); ++k) {
+      r.output = other.data();
+      backends[k]->enhance(&r, 1, nullptr);
+      const Diff d = compareFloat(first.data(), other.data(), n, s[2]);
+      const bool identical = first == other;
+      log.check(kernels[k].name + " vs " + kernels[0].name + " " + std::to_string(s[0]) + "x" + std::to_string(s[1]),
+                d.maxAbs <= 1e-5, identical ? std::string("identical") : fmt("max|diff| %.3g", d.maxAbs));
+    }
+  }
+}
+
+void checkKernelsAgree(Log& log, const ModelWeights& w, const std::vector<Variant>& kernels) {
+  try {
+    compareKernelOutputs(log, w, kernels);
+  } catch (const std::exception& e) {
+    log.check("exact kernels compared", false, e.what());
+  }
 }
 
 // One call with 16 mixed-size images must equal 16 single calls.
@@ -227,24 +286,78 @@ void checkFailures(Log& log, const ModelWeights& w, const Variant& v) {
   log.check(v.name + " call after out-of-memory succeeds", !threw, threw ? "threw" : "ok");
 }
 
-}  // namespace
-
-void runTimings(Log& log, const ModelWeights& w);  // gpu_check_timing.cpp
-
-int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::fprintf(stderr, "usage: gpu_check <weights.f32> <fixtures/enhance dir> [--json out] [--allow-no-gpu]\n");
-    return 2;
-  }
-  std::string jsonPath;
-  bool allowNoGpu = false;
+// Reads the command line; returns false (after printing why) when it is not understood.
+bool parseOptions(int argc, char** argv, Options& options) {
   for (int i = 3; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--json" && i + 1 < argc) jsonPath = argv[++i];
-    else if (a == "--allow-no-gpu") allowNoGpu = true;
+    if (a == "--json" && i + 1 < argc) {
+      options.jsonPath = argv[++i];
+    } else if (a == "--allow-no-gpu") {
+      options.allowNoGpu = true;
+    } else if (a == "--quick") {
+      options.quick = true;
+    } else if (a == "--exact-kernels" && i + 1 < argc) {
+      std::string list = std::string(argv[++i]) + ",";
+      for (size_t at = list.find(','); at != std::string::npos; list.erase(0, at + 1), at = list.find(',')) {
+        const std::string name = list.substr(0, at);
+        if (name != "tile" && name != "stream") {
+          std::fprintf(stderr, "unknown exact kernel \"%s\" (tile or stream)\n", name.c_str());
+          return false;
+        }
+        options.exactKernels.push_back(name == "tile" ? cuda::ExactKernel::Tile : cuda::ExactKernel::Stream);
+      }
+    } else {
+      std::fprintf(stderr, "unknown option %s\n", a.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+// Every check of one GPU variant; the fused exact variants add their counts to `reports`.
+void checkVariant(Log& log, const ModelWeights& weights, const Variant& v, const Options& options,
+                  const std::vector<Fixture>& fixtures, const std::vector<GlobalResult>& cpuGlobals, Backend& cpu,
+                  std::vector<ExactKernelReport>& reports) {
+  const int failuresBefore = log.failures(), checksBefore = log.checks();
+  try {
+    auto gpu = makeBackend(weights, v);
+    std::printf("backend: %s\n", gpu->description().c_str());
+    const bool fast = v.precision == Precision::Fast;
+    for (size_t i = 0; i < fixtures.size(); ++i) checkFixture(log, *gpu, v.name, fixtures[i], fast, &cpuGlobals[i]);
+    checkAgainstCpu(log, cpu, *gpu, v);
+    if (!options.quick) checkConcurrency(log, *gpu, v);
+    checkBatch(log, *gpu, v);
+    gpu.reset();
+    if (!options.quick) checkFailures(log, weights, v);
+  } catch (const std::exception& e) {
+    log.check(v.name + " ran to the end", false, e.what());
+  }
+  for (ExactKernelReport& r : reports) {
+    if (v.precision == Precision::Exact && !v.cudnn && r.kernel == v.kernel) {
+      r.failures = log.failures() - failuresBefore;
+      r.checks = log.checks() - checksBefore;
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  if (argc < 3 || !parseOptions(argc, argv, options)) {
+    std::fprintf(stderr,
+                 "usage: gpu_check <weights.f32> <fixtures/enhance dir> [--json out] [--allow-no-gpu] [--quick] "
+                 "[--exact-kernels tile,stream]\n");
+    return 2;
   }
   Log log;
   std::string device = "none";
+  std::vector<ExactKernelReport> reports;
+  for (cuda::ExactKernel k : options.exactKernels) {
+    ExactKernelReport report;
+    report.kernel = k;
+    reports.push_back(report);
+  }
   try {
     const std::vector<uint8_t> raw = readFile(argv[1]);
     const ModelWeights weights(reinterpret_cast<const float*>(raw.data()), raw.size() / sizeof(float));
@@ -263,33 +376,33 @@ int main(int argc, char** argv) {
     int devices = 0;
     if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
       std::printf("no CUDA device\n");
-      if (!jsonPath.empty()) log.writeJson(jsonPath, device);
-      return (allowNoGpu && log.failures() == 0) ? 0 : 1;
+      if (!options.jsonPath.empty()) log.writeJson(options.jsonPath, device);
+      return (options.allowNoGpu && log.failures() == 0) ? 0 : 1;
     }
     cudaDeviceProp prop{};
     cudaGetDeviceProperties(&prop, 0);
     device = prop.name;
     std::printf("device: %s (%d SMs)\n", prop.name, prop.multiProcessorCount);
-    for (const Variant& v : gpuVariants()) {
-      try {
-        auto gpu = makeBackend(weights, v);
-        std::printf("backend: %s\n", gpu->description().c_str());
-        const bool fast = v.precision == Precision::Fast;
-        for (size_t i = 0; i < fixtures.size(); ++i) checkFixture(log, *gpu, v.name, fixtures[i], fast, &cpuGlobals[i]);
-        checkAgainstCpu(log, *cpu, *gpu, v);
-        checkConcurrency(log, *gpu, v);
-        checkBatch(log, *gpu, v);
-        gpu.reset();
-        checkFailures(log, weights, v);
-      } catch (const std::exception& e) {
-        log.check(v.name + " ran to the end", false, e.what());
-      }
+    const char* environmentKernel = std::getenv("FLWNET_CUDA_EXACT_KERNEL");
+    const std::string savedKernel = environmentKernel == nullptr ? "" : environmentKernel;
+    std::vector<Variant> exactKernels;
+    for (const Variant& v : gpuVariants(options)) {
+      checkVariant(log, weights, v, options, fixtures, cpuGlobals, *cpu, reports);
+      if (v.precision == Precision::Exact && !v.cudnn && !options.exactKernels.empty()) exactKernels.push_back(v);
     }
-    runTimings(log, weights);
+    if (exactKernels.size() > 1) checkKernelsAgree(log, weights, exactKernels);
+    setenv("FLWNET_CUDA_EXACT_KERNEL", savedKernel.c_str(), 1);  // the standard timings use the default
+    try {
+      timeExactKernels(reports, weights, options.quick);
+    } catch (const std::exception& e) {
+      log.check("exact kernel timings", false, e.what());
+    }
+    runTimings(log, weights, options.quick);
   } catch (const std::exception& e) {
     log.check("gpu_check setup", false, e.what());
   }
-  if (!jsonPath.empty()) log.writeJson(jsonPath, device);
+  reportExactKernels(log, reports);
+  if (!options.jsonPath.empty()) log.writeJson(options.jsonPath, device);
   std::printf("%d failure(s)\n", log.failures());
   return log.failures() == 0 ? 0 : 1;
 }

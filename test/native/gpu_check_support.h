@@ -129,14 +129,19 @@ class Log {
                       quote(detail) + "}");
   }
   void timing(const std::string& json) { timings_.push_back(json); }
+  // An extra top-level JSON member (`json` is its already-encoded value).
+  void section(const std::string& key, const std::string& json) { sections_.push_back(quote(key) + ":" + json); }
   int failures() const { return failures_; }
+  int checks() const { return static_cast<int>(checks_.size()); }
   void writeJson(const std::string& path, const std::string& device) const {
     std::ofstream out(path);
     out << "{\"device\":" << quote(device) << ",\"failures\":" << failures_ << ",\"checks\":[";
     for (size_t i = 0; i < checks_.size(); ++i) out << (i ? "," : "") << checks_[i];
     out << "],\"timings\":[";
     for (size_t i = 0; i < timings_.size(); ++i) out << (i ? "," : "") << timings_[i];
-    out << "]}\n";
+    out << "]";
+    for (const std::string& section : sections_) out << "," << section;
+    out << "}\n";
   }
   static std::string quote(const std::string& s) {
     std::string q = "\"";
@@ -148,6 +153,7 @@ class Log {
   int failures_ = 0;
   std::vector<std::string> checks_;
   std::vector<std::string> timings_;
+  std::vector<std::string> sections_;
 };
 
 inline std::string fmt(const char* format, double a, double b = 0, double c = 0) {

@@ -1,6 +1,9 @@
 // Timings for gpu_check: the fused kernels alone (CUDA events around the global branch, coarse grid
 // and LEN launches; what a PyTorch forward pass is compared with) and enhance() end to end (host
-// staging, transfers and synchronisation included), median of several runs after warm-up.
+// staging, transfers and synchronisation included), median of several runs after warm-up; and the
+// exact kernels side by side.
+#include "gpu_check_timing.h"
+
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -19,8 +22,12 @@ using namespace gpucheck;
 
 namespace {
 
-constexpr int kWarmup = 3;
-constexpr int kRuns = 20;
+// Warm-up and timed runs; --quick takes fewer.
+struct RunCounts {
+  int warmup;
+  int runs;
+};
+RunCounts runCounts(bool quick) { return quick ? RunCounts{1, 7} : RunCounts{3, 20}; }
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -39,8 +46,10 @@ struct KernelBench {
     input.reserve(bytes * batch);
     coarse.reserve(sizeof(float) * cells * batch);
     output.reserve(bytes * batch);
+    // One image repeated: the kernels' speed does not depend on the content, and making 16 large
+    // random images on the host would take longer than timing them.
+    const std::vector<uint8_t> img = randomImage(width, height, 3, 900);
     for (int b = 0; b < batch; ++b) {
-      const std::vector<uint8_t> img = randomImage(width, height, 3, 900 + b);
       FLWNET_CUDA_CHECK(cudaMemcpy(input.data() + b * bytes, img.data(), bytes, cudaMemcpyHostToDevice));
     }
     const std::vector<uint8_t> packed = cuda::packLenWeights(w, precision);
@@ -76,23 +85,29 @@ struct KernelBench {
     len.batch = global.batch;
   }
 
-  void run(Precision precision, int sms) {
+  void run(Precision precision, cuda::ExactKernel kernel, int sms) {
     cuda::launchGlobalBranch(global, sms, nullptr);
     cuda::launchCoarseGrid(len, nullptr);
-    cuda::launchLenFused(len, precision, nullptr);
+    cuda::launchLenFused(len, precision, nullptr, kernel);
   }
 };
 
-double kernelMs(const ModelWeights& w, Precision precision, int width, int height, int batch, int sms) {
-  KernelBench bench(w, precision, width, height, batch);
+int multiprocessors() {
+  cudaDeviceProp prop{};
+  FLWNET_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  return prop.multiProcessorCount;
+}
+
+double kernelMs(KernelBench& bench, Precision precision, cuda::ExactKernel kernel, RunCounts counts) {
+  const int sms = multiprocessors();
   cudaEvent_t start, stop;
   FLWNET_CUDA_CHECK(cudaEventCreate(&start));
   FLWNET_CUDA_CHECK(cudaEventCreate(&stop));
-  for (int i = 0; i < kWarmup; ++i) bench.run(precision, sms);
+  for (int i = 0; i < counts.warmup; ++i) bench.run(precision, kernel, sms);
   std::vector<double> times;
-  for (int i = 0; i < kRuns; ++i) {
+  for (int i = 0; i < counts.runs; ++i) {
     FLWNET_CUDA_CHECK(cudaEventRecord(start));
-    bench.run(precision, sms);
+    bench.run(precision, kernel, sms);
     FLWNET_CUDA_CHECK(cudaEventRecord(stop));
     FLWNET_CUDA_CHECK(cudaEventSynchronize(stop));
     float ms = 0;
@@ -104,52 +119,101 @@ double kernelMs(const ModelWeights& w, Precision precision, int width, int heigh
   return median(times);
 }
 
-double endToEndMs(Backend& backend, int width, int height, int batch) {
-  std::vector<std::vector<uint8_t>> images, outputs;
+double endToEndMs(Backend& backend, int width, int height, int batch, RunCounts counts) {
+  const std::vector<uint8_t> image = randomImage(width, height, 3, 500);
+  std::vector<std::vector<uint8_t>> outputs;
   std::vector<EnhanceRequest> requests;
-  for (int b = 0; b < batch; ++b) {
-    images.push_back(randomImage(width, height, 3, 500 + b));
-    outputs.emplace_back(images.back().size());
-  }
+  for (int b = 0; b < batch; ++b) outputs.emplace_back(image.size());
   for (int b = 0; b < batch; ++b) {
     EnhanceRequest r;
-    r.input = ImageU8{images[b].data(), width, height, 3};
+    r.input = ImageU8{image.data(), width, height, 3};
     r.output = outputs[b].data();
     requests.push_back(r);
   }
   std::vector<double> times;
-  for (int i = 0; i < kWarmup + kRuns / 2; ++i) {
+  for (int i = 0; i < counts.warmup + (counts.runs + 1) / 2; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     backend.enhance(requests.data(), requests.size(), nullptr);
     const auto t1 = std::chrono::steady_clock::now();
-    if (i >= kWarmup) times.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    if (i >= counts.warmup) times.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
   }
   return median(times);
 }
 
 }  // namespace
 
-void runTimings(Log& log, const ModelWeights& w) {
-  cudaDeviceProp prop{};
-  FLWNET_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-  const int sizes[][2] = {{640, 480}, {1920, 1080}, {3840, 2160}};
+void runTimings(Log& log, const ModelWeights& w, bool quick) {
+  const RunCounts counts = runCounts(quick);
+  std::vector<ComparisonCase> cases = {{640, 480, 1}, {640, 480, 16}, {1920, 1080, 1},
+                                       {1920, 1080, 16}, {3840, 2160, 1}, {3840, 2160, 16}};
+  if (quick) cases = {{1920, 1080, 1}, {1920, 1080, 16}};
+  const cuda::ExactKernel defaultKernel = cuda::exactKernelFromEnvironment();
   std::printf("\n%-6s %-10s %5s %12s %12s %12s\n", "mode", "size", "batch", "kernel ms", "MPix/s", "enhance ms");
   for (Precision precision : {Precision::Exact, Precision::Fast}) {
     BackendOptions o;
     o.precision = precision;
     auto backend = createCudaBackend(w, o);
     const char* mode = precision == Precision::Exact ? "exact" : "fast";
-    for (const auto& s : sizes) {
-      for (int batch : {1, 16}) {
-        const double kernel = kernelMs(w, precision, s[0], s[1], batch, prop.multiProcessorCount);
-        const double e2e = endToEndMs(*backend, s[0], s[1], batch);
-        const double mpix = double(s[0]) * s[1] * batch / 1e6 / (kernel / 1e3);
-        std::printf("%-6s %4dx%-5d %5d %12.3f %12.1f %12.3f\n", mode, s[0], s[1], batch, kernel, mpix, e2e);
-        log.timing("{\"mode\":\"" + std::string(mode) + "\",\"width\":" + std::to_string(s[0]) + ",\"height\":" +
-                   std::to_string(s[1]) + ",\"batch\":" + std::to_string(batch) + ",\"kernel_ms\":" +
-                   std::to_string(kernel) + ",\"mpix_per_s\":" + std::to_string(mpix) + ",\"enhance_ms\":" +
-                   std::to_string(e2e) + "}");
-      }
+    for (const ComparisonCase& c : cases) {
+      KernelBench bench(w, precision, c.width, c.height, c.batch);
+      const double kernel = kernelMs(bench, precision, defaultKernel, counts);
+      const double e2e = endToEndMs(*backend, c.width, c.height, c.batch, counts);
+      const double mpix = double(c.width) * c.height * c.batch / 1e6 / (kernel / 1e3);
+      std::printf("%-6s %4dx%-5d %5d %12.3f %12.1f %12.3f\n", mode, c.width, c.height, c.batch, kernel, mpix, e2e);
+      std::fflush(stdout);  // a run cut off by a time limit still shows the rows it finished
+      log.timing("{\"mode\":\"" + std::string(mode) + "\",\"width\":" + std::to_string(c.width) + ",\"height\":" +
+                 std::to_string(c.height) + ",\"batch\":" + std::to_string(c.batch) + ",\"kernel_ms\":" +
+                 std::to_string(kernel) + ",\"mpix_per_s\":" + std::to_string(mpix) + ",\"enhance_ms\":" +
+                 std::to_string(e2e) + "}");
     }
   }
+}
+
+std::vector<ComparisonCase> exactComparisonCases() {
+  return {{1920, 1080, 1}, {1920, 1080, 16}, {3840, 2160, 1}, {3840, 2160, 16}};
+}
+
+void timeExactKernels(std::vector<ExactKernelReport>& reports, const ModelWeights& w, bool quick) {
+  if (reports.empty()) return;
+  for (const ComparisonCase& c : exactComparisonCases()) {
+    KernelBench bench(w, Precision::Exact, c.width, c.height, c.batch);
+    for (ExactKernelReport& r : reports) {
+      r.kernelMs.push_back(kernelMs(bench, Precision::Exact, r.kernel, runCounts(quick)));
+      std::printf("exact %-6s %4dx%-5d %5d %12.3f ms (kernel only)\n", cuda::exactKernelName(r.kernel), c.width,
+                  c.height, c.batch, r.kernelMs.back());
+      std::fflush(stdout);
+    }
+  }
+}
+
+void reportExactKernels(Log& log, const std::vector<ExactKernelReport>& reports) {
+  if (reports.empty()) return;
+  const std::vector<ComparisonCase> cases = exactComparisonCases();
+  std::printf("\nexact kernels (kernel-only ms, CUDA events; speed-up against %s)\n%-8s %8s",
+              cuda::exactKernelName(reports[0].kernel), "kernel", "checks");
+  for (const ComparisonCase& c : cases) {
+    const std::string label = std::to_string(c.width) + "x" + std::to_string(c.height) + " b" + std::to_string(c.batch);
+    std::printf(" %18s", label.c_str());
+  }
+  std::printf("\n");
+  std::string json = "[";
+  for (size_t k = 0; k < reports.size(); ++k) {
+    const ExactKernelReport& r = reports[k];
+    const std::string checks = std::to_string(r.checks - r.failures) + "/" + std::to_string(r.checks);
+    std::printf("%-8s %8s", cuda::exactKernelName(r.kernel), checks.c_str());
+    json += std::string(k ? "," : "") + "{\"kernel\":\"" + cuda::exactKernelName(r.kernel) +
+            "\",\"checks\":" + std::to_string(r.checks) + ",\"failures\":" + std::to_string(r.failures) +
+            ",\"timings\":[";
+    for (size_t i = 0; i < cases.size() && i < r.kernelMs.size(); ++i) {
+      const double speedup = reports[0].kernelMs[i] / r.kernelMs[i];
+      std::printf(" %9.3f (%4.2fx)", r.kernelMs[i], speedup);
+      json += std::string(i ? "," : "") + "{\"width\":" + std::to_string(cases[i].width) + ",\"height\":" +
+              std::to_string(cases[i].height) + ",\"batch\":" + std::to_string(cases[i].batch) +
+              ",\"kernel_ms\":" + std::to_string(r.kernelMs[i]) + ",\"speedup\":" + std::to_string(speedup) + "}";
+    }
+    std::printf("\n");
+    json += "]}";
+  }
+  std::fflush(stdout);
+  log.section("exact_kernels", json + "]");
 }
