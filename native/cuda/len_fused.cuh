@@ -60,7 +60,7 @@ void assignTiles(LenParams& params, int tileCols, int tileRows);
 // The fused e1..e7 kernel over the bands in params. Throws InvalidArgument for a band whose tiles
 // exceed the grid limit (the caller bands large images so this does not happen).
 void launchLenFused(LenParams& params, Precision precision, cudaStream_t stream,
-                    ExactKernel exactKernel = ExactKernel::Tile);
+                    ExactKernel exactKernel = ExactKernel::Stream);
 
 // Convolution weights rearranged for the kernels of `precision` (bytes to upload as-is).
 std::vector<uint8_t> packLenWeights(const ModelWeights& weights, Precision precision);
