@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include "conv_kernels.h"
+#include "output_row.h"
 
 namespace flwnet::cpu {
 
@@ -67,6 +68,46 @@ static void convRow256(const ConvRowArgs& args) {
   for (; x < args.count; ++x) convBlock256<1, kHigh>(args, x);
 }
 
+// Sums of the 8 lanes of four vectors, in that order.
+static inline __m128 sumLanes4(__m256 a, __m256 b, __m256 c, __m256 d) {
+  const __m256 pairs = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+  return _mm_add_ps(_mm256_castps256_ps128(pairs), _mm256_extractf128_ps(pairs, 1));
+}
+
+// Two pixels of the narrow kernel (conv_kernels.h); N = 1 for a row's last odd pixel.
+template <int N>
+static inline void narrowBlock(const ConvRowArgs& args, int x0) {
+  constexpr int kRowInputs = 3 * kLanes;
+  __m256 acc[2][kNarrowOutputs];
+  for (int p = 0; p < 2; ++p) {
+    for (int co = 0; co < kNarrowOutputs; ++co) acc[p][co] = _mm256_setzero_ps();
+  }
+  for (int ky = 0; ky < 3; ++ky) {
+    const float* in = args.sources[0].rows[ky] + static_cast<long>(x0 - 1) * kLanes;
+    for (int i = 0; i < kRowInputs; i += 8) {
+      __m256 x[N];
+      for (int p = 0; p < N; ++p) x[p] = _mm256_loadu_ps(in + p * kLanes + i);
+      for (int co = 0; co < kNarrowOutputs; ++co) {
+        const __m256 w = _mm256_loadu_ps(args.weights + (co * 3 + ky) * kRowInputs + i);
+        for (int p = 0; p < N; ++p) acc[p][co] = _mm256_fmadd_ps(x[p], w, acc[p][co]);
+      }
+    }
+  }
+  alignas(16) float sums[8];
+  _mm_store_ps(sums, sumLanes4(acc[0][0], acc[0][1], acc[0][2], acc[1][0]));
+  _mm_store_ps(sums + 4, sumLanes4(acc[1][1], acc[1][2], _mm256_setzero_ps(), _mm256_setzero_ps()));
+  for (int p = 0; p < N; ++p) {
+    float* out = args.out + static_cast<long>(x0 + p) * kLanes;
+    for (int co = 0; co < kNarrowOutputs; ++co) out[co] = args.bias[co] + sums[p * kNarrowOutputs + co];
+  }
+}
+
+void convRowNarrowAvx2(const ConvRowArgs& args) {
+  int x = 0;
+  for (; x + 2 <= args.count; x += 2) narrowBlock<2>(args, x);
+  for (; x < args.count; ++x) narrowBlock<1>(args, x);
+}
+
 void convRowAvx2(const ConvRowArgs& args) {
   if (args.outputLanes > 8) {
     convRow256<true, 4>(args);
@@ -74,5 +115,7 @@ void convRowAvx2(const ConvRowArgs& args) {
     convRow256<false, 8>(args);
   }
 }
+
+void finishRowAvx2(const FinishRowArgs& args) { output_row::finishRow(args); }
 
 }  // namespace flwnet::cpu

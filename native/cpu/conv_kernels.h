@@ -2,6 +2,9 @@
 // (conv_scalar.cpp, conv_avx2.cpp, conv_avx512.cpp) implements the same contract; the scalar one
 // is the reference the vector ones are checked against.
 #pragma once
+#include <cstdint>
+
+#include "core/image.h"
 
 namespace flwnet::cpu {
 
@@ -21,14 +24,50 @@ struct ConvRowArgs {
   const float* bias;     // kLanes values
   float* out;            // count pixels x kLanes floats
   int count;
-  int outputLanes;       // 16, or 8 when only the first 8 output channels are wanted (e7)
+  int outputLanes;       // 16, or 8 when only the first 8 output channels are wanted (e7),
+                         // or kNarrowOutputs for the narrow kernels
   bool leaky;            // LeakyReLU(0.01) after the sum
 };
 
 using ConvRowKernel = void (*)(const ConvRowArgs& args);
 
+// The end of a row (output_row.h): softplus of channels 0..2 of e7's output, then the format.
+struct FinishRowArgs {
+  const float* net;      // count pixels x kLanes floats from e7
+  int count;
+  int channels;          // of the input and the output: 3, or 4 with alpha copied through
+  const uint8_t* input;  // the row's first input pixel (alpha source)
+  OutputKind kind;
+  void* output;          // the row's first output pixel
+};
+
+using FinishRowKernel = void (*)(const FinishRowArgs& args);
+
+void finishRowScalar(const FinishRowArgs& args);
+void finishRowAvx2(const FinishRowArgs& args);
+void finishRowAvx512(const FinishRowArgs& args);
+
+// The kernels one instruction set offers: direct for every layer, a Winograd row kernel
+// (winograd.h) for e1..e6 and the narrow kernel for e7 where that instruction set has them
+// (nullptr otherwise: the scalar reference runs everything direct), and the row end.
+struct ConvKernels {
+  ConvRowKernel direct;
+  ConvRowKernel winograd;
+  ConvRowKernel narrow;
+  FinishRowKernel finish;
+};
+
 void convRowScalar(const ConvRowArgs& args);
 void convRowAvx2(const ConvRowArgs& args);
 void convRowAvx512(const ConvRowArgs& args);
+
+// e7 for the output only needs its first kNarrowOutputs channels (the enhanced image; channels
+// 3..5 are not part of the output). Too few to fill vector lanes, so this kernel vectorises over
+// each kernel row's 48 inputs instead (3 pixels x 16 channels, contiguous in a row) and sums the
+// lanes at the end. One source of 16 channels, dilation 1, no activation; weights in the
+// output-major layout [co][ky][kx][ci] (PackedConv::outputMajor); writes lanes 0..2 of each pixel.
+constexpr int kNarrowOutputs = 3;
+void convRowNarrowAvx2(const ConvRowArgs& args);
+void convRowNarrowAvx512(const ConvRowArgs& args);
 
 }  // namespace flwnet::cpu

@@ -1,4 +1,5 @@
 #include "conv_kernels.h"
+#include "output_row.h"
 
 namespace flwnet::cpu {
 
@@ -27,5 +28,7 @@ void convRowScalar(const ConvRowArgs& args) {
     }
   }
 }
+
+void finishRowScalar(const FinishRowArgs& args) { output_row::finishRow(args); }
 
 }  // namespace flwnet::cpu

@@ -19,8 +19,9 @@
 namespace flwnet {
 namespace {
 
-// Strips this narrow keep a tile's row rings (about 0.5 MB) within a core's L2 cache.
-constexpr int kStripWidth = 256;
+// Strips this narrow keep a tile's row rings (about 0.75 MB) within a 1 MB L2 cache. Measured
+// against 256 on 2 threads: fewer halo cuts made 600x400 about 5% and 1920x1080 about 2% faster.
+constexpr int kStripWidth = 320;
 // Rows per work unit of the level count: big enough to amortise the per-unit tally flush.
 constexpr int kCountRowsPerUnit = 256;
 
@@ -51,7 +52,8 @@ class CpuBackend final : public Backend {
 
   std::string description() const override {
     const int n = pool_.size();
-    return "cpu (" + std::to_string(n) + (n == 1 ? " thread, " : " threads, ") + cpu::isaName(isa_.isa) + ")";
+    const char* conv = isa_.kernels.winograd != nullptr ? ", winograd" : "";
+    return "cpu (" + std::to_string(n) + (n == 1 ? " thread, " : " threads, ") + cpu::isaName(isa_.isa) + conv + ")";
   }
 
   void enhance(const EnhanceRequest* requests, size_t count, GlobalResult* results) override {
@@ -87,14 +89,14 @@ class CpuBackend final : public Backend {
 
   GlobalResult globalBranch(const ImageU8& image, double exposure, const std::atomic<int32_t>* cancel) {
     const size_t units = static_cast<size_t>((image.height + kCountRowsPerUnit - 1) / kCountRowsPerUnit);
-    std::vector<LevelCounts> partial(workers_.size(), LevelCounts{});
+    partialCounts_.assign(workers_.size(), LevelCounts{});
     pool_.run(units, [&](size_t unit, int worker) {
       throwIfCancelled(cancel);
       const int begin = static_cast<int>(unit) * kCountRowsPerUnit;
-      addVLevels(image, begin, std::min(image.height, begin + kCountRowsPerUnit), partial[worker]);
+      addVLevels(image, begin, std::min(image.height, begin + kCountRowsPerUnit), partialCounts_[worker]);
     });
     LevelCounts counts{};
-    for (const LevelCounts& p : partial) {
+    for (const LevelCounts& p : partialCounts_) {
       for (int level = 0; level < kLevels; ++level) counts[level] += p[level];
     }
     GlobalResult result;
@@ -113,11 +115,10 @@ class CpuBackend final : public Backend {
     local.outputKind = request.outputKind;
     local.output = request.output;
     local.cancel = request.cancel;
-    const std::vector<cpu::Tile> tiles =
-        cpu::planTiles(request.input.width, request.input.height, kStripWidth, pool_.size());
-    pool_.run(tiles.size(), [&](size_t unit, int worker) {
+    cpu::planTiles(request.input.width, request.input.height, kStripWidth, pool_.size(), tiles_);
+    pool_.run(tiles_.size(), [&](size_t unit, int worker) {
       throwIfCancelled(request.cancel);
-      workers_[worker].run(network_, isa_.convRow, local, tiles[unit]);
+      workers_[worker].run(network_, isa_.kernels, local, tiles_[unit]);
     });
   }
 
@@ -128,6 +129,9 @@ class CpuBackend final : public Backend {
   std::mutex mutex_;  // one request at a time owns the pool and the scratch
   cpu::ThreadPool pool_;
   std::vector<cpu::TileWorker> workers_;
+  // Per-request scratch, kept between requests (the mutex gives one request at a time).
+  std::vector<LevelCounts> partialCounts_;
+  std::vector<cpu::Tile> tiles_;
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "winograd.h"
 
 namespace flwnet::cpu {
 
@@ -34,13 +35,30 @@ static bool supports(CpuIsa isa) {
 #endif
 }
 
+static bool winogradAllowed() {
+  const char* setting = std::getenv("FLWNET_CPU_WINOGRAD");
+  if (setting == nullptr || *setting == '\0') return true;
+  const std::string value(setting);
+  if (value == "0") return false;
+  if (value == "1") return true;
+  throw Error(ErrorCode::InvalidArgument, "FLWNET_CPU_WINOGRAD must be 0 or 1, got '" + value + "'");
+}
+
 static IsaChoice choiceFor(CpuIsa isa) {
+  const bool winograd = winogradAllowed();
   switch (isa) {
-    case CpuIsa::Avx512: return IsaChoice{isa, convRowAvx512};
-    case CpuIsa::Avx2: return IsaChoice{isa, convRowAvx2};
+    case CpuIsa::Avx512: {
+      const ConvKernels kernels{convRowAvx512, winograd ? winogradRowAvx512 : nullptr, convRowNarrowAvx512,
+                                finishRowAvx512};
+      return IsaChoice{isa, kernels};
+    }
+    case CpuIsa::Avx2: {
+      const ConvKernels kernels{convRowAvx2, winograd ? winogradRowAvx2 : nullptr, convRowNarrowAvx2, finishRowAvx2};
+      return IsaChoice{isa, kernels};
+    }
     case CpuIsa::Scalar: break;
   }
-  return IsaChoice{CpuIsa::Scalar, convRowScalar};
+  return IsaChoice{CpuIsa::Scalar, {convRowScalar, nullptr, nullptr, finishRowScalar}};
 }
 
 IsaChoice chooseIsa() {

@@ -1,6 +1,7 @@
 #include "packed_network.h"
 
 #include "core/error.h"
+#include "winograd.h"
 
 namespace flwnet::cpu {
 
@@ -8,6 +9,18 @@ namespace flwnet::cpu {
 static const std::array<std::array<int, 2>, kConvLayers> kSourceChannels = {{
     {4, 0}, {16, 0}, {16, 4}, {16, 0}, {16, 0}, {16, 16}, {16, 0},
 }};
+
+// e7's first kNarrowOutputs outputs as [co][ky][kx][ci] (PyTorch's [co][ci][ky][kx] reordered).
+static std::vector<float> narrowWeights(const ConvWeights& conv) {
+  const int cin = conv.spec.cin;
+  std::vector<float> out(static_cast<size_t>(kNarrowOutputs) * 9 * cin);
+  for (int co = 0; co < kNarrowOutputs; ++co) {
+    for (int tap = 0; tap < 9; ++tap) {
+      for (int ci = 0; ci < cin; ++ci) out[(co * 9 + tap) * cin + ci] = conv.weight[(co * cin + ci) * 9 + tap];
+    }
+  }
+  return out;
+}
 
 PackedNetwork packNetwork(const ModelWeights& weights) {
   PackedNetwork net;
@@ -30,6 +43,12 @@ PackedNetwork packNetwork(const ModelWeights& weights) {
       sourceOffset += channels;
     }
     for (int co = 0; co < spec.cout; ++co) packed.bias[co] = conv.bias[co];
+    if (layer == kConvLayers - 1) {
+      packed.outputMajor = narrowWeights(conv);
+    } else {
+      const int sources = kSourceChannels[layer][1] > 0 ? 2 : 1;
+      packed.winograd = winogradWeights(packed.weights, kSourceChannels[layer].data(), sources);
+    }
   }
   return net;
 }

@@ -31,16 +31,17 @@ struct Tile {
   int y0, y1;  // output rows [y0, y1)
 };
 
-// Splits an image into tiles: strips no wider than maxStripWidth, and enough bands for the
-// work to spread over `workers` threads.
-std::vector<Tile> planTiles(int width, int height, int maxStripWidth, int workers);
+// Splits an image into tiles: strips no wider than maxStripWidth, cut into strips and bands so
+// that `workers` threads get equal numbers of tiles where the image allows.
+// Replaces the contents of `tiles` (reusing its storage across requests).
+void planTiles(int width, int height, int maxStripWidth, int workers, std::vector<Tile>& tiles);
 
 // Per-thread scratch: the row rings of one tile. Allocated once per worker and grown only when
 // a wider tile arrives.
 class TileWorker {
  public:
   // Throws Error(Cancelled) when the request's cancel flag is raised (polled once per row).
-  void run(const PackedNetwork& net, ConvRowKernel convRow, const LocalRequest& request, const Tile& tile);
+  void run(const PackedNetwork& net, const ConvKernels& kernels, const LocalRequest& request, const Tile& tile);
 
  private:
   struct Ring {
@@ -54,8 +55,8 @@ class TileWorker {
   const float* rowOf(int ring, int y, int height) const;
   float* slotFor(int ring, int y);
   void computePrep(const LocalRequest& request, int y, int c0, int c1);
-  void computeConv(const PackedNetwork& net, ConvRowKernel convRow, int stage, int y, int height, int c0, int c1);
-  void computeOutput(const PackedNetwork& net, ConvRowKernel convRow, const LocalRequest& request, int y);
+  void computeConv(const PackedNetwork& net, const ConvKernels& kernels, int stage, int y, int height, int c0, int c1);
+  void computeOutput(const PackedNetwork& net, const ConvKernels& kernels, const LocalRequest& request, int y);
 
   std::array<Ring, 8> rings_{};
   std::vector<float> storage_;

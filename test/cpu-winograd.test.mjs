@@ -1,0 +1,63 @@
+// The CPU engine's Winograd kernels (the default where the processor has AVX-512) against its
+// direct convolutions (FLWNET_CPU_WINOGRAD=0), on sizes that end rows inside a tile, split images
+// into several strips and bands, and carry an alpha channel. Where the processor has no Winograd
+// kernel both engines are direct and must agree exactly.
+import { Enhancer } from 'flwnet';
+import { sharedTest, weightsPath } from './helpers/shared.mjs';
+
+function noiseImage(width, height, channels, seed) {
+  const data = new Uint8Array(width * height * channels);
+  let s = seed;
+  for (let i = 0; i < data.length; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    data[i] = (s >>> 16) & 0x7f;
+  }
+  return { data, width, height, channels };
+}
+
+async function createWith(winograd) {
+  const saved = process.env.FLWNET_CPU_WINOGRAD;
+  process.env.FLWNET_CPU_WINOGRAD = winograd;
+  try {
+    return await Enhancer.create({ weights: weightsPath, device: 'cpu', threads: 2 });
+  } finally {
+    if (saved === undefined) delete process.env.FLWNET_CPU_WINOGRAD;
+    else process.env.FLWNET_CPU_WINOGRAD = saved;
+  }
+}
+
+const SIZES = [
+  [1, 1, 3],
+  [5, 3, 3],
+  [13, 11, 4],
+  [25, 40, 3],
+  [97, 61, 3],
+  [611, 130, 4],
+];
+
+sharedTest.serial('Winograd and direct convolutions agree within 2e-5', async (t) => {
+  const direct = await createWith('0');
+  const fast = await createWith('1');
+  try {
+    t.false(direct.description.includes('winograd'), direct.description);
+    for (const [width, height, channels] of SIZES) {
+      const image = noiseImage(width, height, channels, width * 31 + height);
+      const a = (await direct.enhanceRaw(image, { exposure: 0.5, output: 'float32' })).data;
+      const b = (await fast.enhanceRaw(image, { exposure: 0.5, output: 'float32' })).data;
+      t.is(a.length, b.length);
+      let maxAbs = 0;
+      for (let i = 0; i < a.length; i++) maxAbs = Math.max(maxAbs, Math.abs(a[i] - b[i]));
+      t.true(maxAbs <= 2e-5, `${width}x${height}x${channels}: max |difference| ${maxAbs}`);
+      if (!fast.description.includes('winograd')) t.is(maxAbs, 0, 'both engines are direct here');
+    }
+  } finally {
+    await direct.close();
+    await fast.close();
+  }
+});
+
+sharedTest('FLWNET_CPU_WINOGRAD accepts only 0 or 1', async (t) => {
+  const err = await t.throwsAsync(createWith('maybe'));
+  t.is(err.code, 'ERR_FLWNET_INVALID_INPUT');
+  t.regex(err.message, /FLWNET_CPU_WINOGRAD/);
+});
