@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include "conv_kernels.h"
+#include "core/error.h"
 #include "output_row.h"
 
 namespace flwnet::cpu {
@@ -12,7 +13,7 @@ namespace flwnet::cpu {
 // One source's 9 taps for a block of N pixels. The channel count is a template parameter so
 // every pixel's input sits at a constant offset from one pointer; with a run-time stride the
 // compiler needs a register per pixel and then spills the accumulators.
-template <int N, bool kHigh, int C>
+template <int N, int C>
 static inline const float* accumulateSource(const ConvRowArgs& args, const ConvSource& src, int x0, const float* w,
                                             __m256* lo, __m256* hi) {
   for (int ky = 0; ky < 3; ++ky) {
@@ -20,11 +21,11 @@ static inline const float* accumulateSource(const ConvRowArgs& args, const ConvS
       const float* in = src.rows[ky] + static_cast<long>(x0 + (kx - 1) * args.dilation) * C;
       for (int ci = 0; ci < C; ++ci, w += kLanes) {
         const __m256 wLo = _mm256_loadu_ps(w);
-        const __m256 wHi = kHigh ? _mm256_loadu_ps(w + 8) : wLo;
+        const __m256 wHi = _mm256_loadu_ps(w + 8);
         for (int p = 0; p < N; ++p) {
           const __m256 v = _mm256_broadcast_ss(in + p * C + ci);
           lo[p] = _mm256_fmadd_ps(v, wLo, lo[p]);
-          if (kHigh) hi[p] = _mm256_fmadd_ps(v, wHi, hi[p]);
+          hi[p] = _mm256_fmadd_ps(v, wHi, hi[p]);
         }
       }
     }
@@ -32,7 +33,7 @@ static inline const float* accumulateSource(const ConvRowArgs& args, const ConvS
   return w;
 }
 
-template <int N, bool kHigh>
+template <int N>
 static inline void convBlock256(const ConvRowArgs& args, int x0) {
   __m256 lo[N], hi[N];
   const __m256 biasLo = _mm256_loadu_ps(args.bias);
@@ -44,8 +45,8 @@ static inline void convBlock256(const ConvRowArgs& args, int x0) {
   const float* w = args.weights;
   for (int s = 0; s < args.sourceCount; ++s) {
     const ConvSource& src = args.sources[s];
-    w = src.channels == 16 ? accumulateSource<N, kHigh, 16>(args, src, x0, w, lo, hi)
-                           : accumulateSource<N, kHigh, 4>(args, src, x0, w, lo, hi);
+    w = src.channels == 16 ? accumulateSource<N, 16>(args, src, x0, w, lo, hi)
+                           : accumulateSource<N, 4>(args, src, x0, w, lo, hi);
   }
   const __m256 slope = _mm256_set1_ps(0.01f);
   const __m256 zero = _mm256_setzero_ps();
@@ -57,15 +58,15 @@ static inline void convBlock256(const ConvRowArgs& args, int x0) {
     }
     float* out = args.out + static_cast<long>(x0 + p) * kLanes;
     _mm256_storeu_ps(out, a);
-    if (kHigh) _mm256_storeu_ps(out + 8, b);
+    _mm256_storeu_ps(out + 8, b);
   }
 }
 
-template <bool kHigh, int kBlock>
+template <int kBlock>
 static void convRow256(const ConvRowArgs& args) {
   int x = 0;
-  for (; x + kBlock <= args.count; x += kBlock) convBlock256<kBlock, kHigh>(args, x);
-  for (; x < args.count; ++x) convBlock256<1, kHigh>(args, x);
+  for (; x + kBlock <= args.count; x += kBlock) convBlock256<kBlock>(args, x);
+  for (; x < args.count; ++x) convBlock256<1>(args, x);
 }
 
 // Sums of the 8 lanes of four vectors, in that order.
@@ -109,11 +110,9 @@ void convRowNarrowAvx2(const ConvRowArgs& args) {
 }
 
 void convRowAvx2(const ConvRowArgs& args) {
-  if (args.outputLanes > 8) {
-    convRow256<true, 4>(args);
-  } else {
-    convRow256<false, 8>(args);
-  }
+  // e7 goes through the narrow kernel, so the direct kernel always computes 16 outputs.
+  FLWNET_CHECK(args.outputLanes == kLanes, "the AVX2 direct kernel computes 16 outputs");
+  convRow256<4>(args);
 }
 
 void finishRowAvx2(const FinishRowArgs& args) { output_row::finishRow(args); }
