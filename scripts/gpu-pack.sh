@@ -94,15 +94,14 @@ total_bytes=$((repo_bytes + device_bytes))
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 du -sh .device/* | sed 's/^/  /'
 echo "checkout: $(mib "$repo_bytes"), .device: $(mib "$device_bytes"), total: $(mib "$total_bytes") (limit ${limit_mib} MiB)"
-# Everything in .device travels with carry [".device"], including folders this script did not make.
+# Everything in .device is copied to the GPU machine, including folders this script did not make.
 others=$(find .device -mindepth 1 -maxdepth 1 ! -name node.tar.xz ! -name runtime.tar.xz ! -name shared.tar.xz -printf '%f ')
-[[ -n $others ]] && echo "note: .device also holds ${others}(not made by this script; they are carried too)"
+[[ -n $others ]] && echo "note: .device also holds ${others}(not made by this script; they are copied too)"
 if ((total_bytes > limit_mib * 1048576)); then
   echo "gpu-pack: over the ${limit_mib} MiB budget${others:+; moving ${others}out of .device would help}" >&2
   exit 1
 fi
 cat <<'TXT'
-carry: [".device"]
-device command: bash scripts/gpu-run.sh
+Copy the checkout with .device/ to the GPU machine and run there: bash scripts/gpu-run.sh
   (steps: FLWNET_GPU_STEPS=build,check,test,cpu,bench; default all; e.g. FLWNET_GPU_STEPS=build,test bash scripts/gpu-run.sh)
 TXT

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole GPU session in one command, run on the GPU machine in the repository root after
+# The whole GPU run in one command, run on the GPU machine in the repository root after
 # scripts/gpu-pack.sh has filled .device/ here and .device/ was carried along:
 #   unpack Node.js, node_modules, dist/ and the reference material; locate cuDNN; build the CUDA addon
 #   (cmake-js) and the standalone C++ check in parallel; then nvidia-smi, the C++ check, the GPU test
