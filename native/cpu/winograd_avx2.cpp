@@ -4,8 +4,8 @@
 // accumulators, two weight vectors and a broadcast: 15 of the 16 registers).
 #include <immintrin.h>
 
-#include "core/error.h"
 #include "winograd.h"
+#include "winograd_transforms.h"
 
 namespace flwnet::cpu {
 namespace {
@@ -13,51 +13,37 @@ namespace {
 constexpr int kChunk = 6;
 constexpr int kMaxReduction = 96;
 
-// The transforms are written once for 8 channels (ymm) and 4 channels (xmm, the [x, r] source).
-inline __m256 vload(const float* p, __m256) { return _mm256_loadu_ps(p); }
-inline __m128 vload(const float* p, __m128) { return _mm_loadu_ps(p); }
-inline void vstore(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
-inline void vstore(float* p, __m128 v) { _mm_storeu_ps(p, v); }
-inline __m256 vset(float x, __m256) { return _mm256_set1_ps(x); }
-inline __m128 vset(float x, __m128) { return _mm_set1_ps(x); }
-inline __m256 vadd(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
-inline __m128 vadd(__m128 a, __m128 b) { return _mm_add_ps(a, b); }
-inline __m256 vsub(__m256 a, __m256 b) { return _mm256_sub_ps(a, b); }
-inline __m128 vsub(__m128 a, __m128 b) { return _mm_sub_ps(a, b); }
-inline __m256 vmul(__m256 a, __m256 b) { return _mm256_mul_ps(a, b); }
-inline __m128 vmul(__m128 a, __m128 b) { return _mm_mul_ps(a, b); }
-inline __m256 vfma(__m256 a, __m256 b, __m256 c) { return _mm256_fmadd_ps(a, b, c); }
-inline __m128 vfma(__m128 a, __m128 b, __m128 c) { return _mm_fmadd_ps(a, b, c); }
-inline __m256 vfnma(__m256 a, __m256 b, __m256 c) { return _mm256_fnmadd_ps(a, b, c); }
-inline __m128 vfnma(__m128 a, __m128 b, __m128 c) { return _mm_fnmadd_ps(a, b, c); }
+// The input transform runs on 8 channels (ymm) or 4 channels (xmm, the [x, r] source).
+struct Ops256 {
+  using V = __m256;
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V fnma(V a, V b, V c) { return _mm256_fnmadd_ps(a, b, c); }
+  static V splat(float x) { return _mm256_set1_ps(x); }
+};
+struct Ops128 {
+  using V = __m128;
+  static V load(const float* p) { return _mm_loadu_ps(p); }
+  static void store(float* p, V v) { _mm_storeu_ps(p, v); }
+  static V add(V a, V b) { return _mm_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm_sub_ps(a, b); }
+  static V mul(V a, V b) { return _mm_mul_ps(a, b); }
+  static V fma(V a, V b, V c) { return _mm_fmadd_ps(a, b, c); }
+  static V fnma(V a, V b, V c) { return _mm_fnmadd_ps(a, b, c); }
+  static V splat(float x) { return _mm_set1_ps(x); }
+};
 
-// B^T d for the 8 inputs of one tile and one vector of channels; the same arithmetic as the
-// AVX-512 kernel's transformInput.
-template <class Vec>
+// B^T d for the 8 inputs of one tile and one vector of channels: point i goes to v + i * pointStride.
+template <class Ops>
 inline void transformInput(const float* first, long stride, float* v, long pointStride) {
-  const Vec like{};
-  Vec d[kWinogradPoints];
-  for (int i = 0; i < kWinogradPoints; ++i) d[i] = vload(first + i * stride, like);
-  const Vec c21_4 = vset(21.0f / 4, like), c17_4 = vset(17.0f / 4, like);
-  const Vec c5_4 = vset(5.0f / 4, like), c5_2 = vset(5.0f / 2, like);
-  const Vec quarter = vset(0.25f, like), half = vset(0.5f, like);
-  const Vec two = vset(2.0f, like), four = vset(4.0f, like), five = vset(5.0f, like);
-  Vec t[kWinogradPoints];
-  t[0] = vfma(c21_4, vsub(d[4], d[2]), vsub(d[0], d[6]));
-  t[7] = vfma(c21_4, vsub(d[3], d[5]), vsub(d[7], d[1]));
-  const Vec a12 = vfnma(c17_4, d[4], vadd(d[2], d[6]));
-  const Vec b12 = vfnma(c17_4, d[3], vadd(d[1], d[5]));
-  t[1] = vadd(a12, b12);
-  t[2] = vsub(a12, b12);
-  const Vec a34 = vfnma(c5_4, d[4], vfma(quarter, d[2], d[6]));
-  const Vec b34 = vfma(two, d[5], vfnma(c5_2, d[3], vmul(half, d[1])));
-  t[3] = vadd(a34, b34);
-  t[4] = vsub(a34, b34);
-  const Vec a56 = vfnma(five, d[4], vfma(four, d[2], d[6]));
-  const Vec b56 = vfma(half, d[5], vfnma(c5_2, d[3], vmul(two, d[1])));
-  t[5] = vadd(a56, b56);
-  t[6] = vsub(a56, b56);
-  for (int i = 0; i < kWinogradPoints; ++i) vstore(v + i * pointStride, t[i]);
+  typename Ops::V d[kWinogradPoints], t[kWinogradPoints];
+  for (int i = 0; i < kWinogradPoints; ++i) d[i] = Ops::load(first + i * stride);
+  winogradInputTransform<Ops>(d, t);
+  for (int i = 0; i < kWinogradPoints; ++i) Ops::store(v + i * pointStride, t[i]);
 }
 
 // Fills v[point][tile][K] for tiles [first, first + n).
@@ -74,10 +60,10 @@ inline void transformTiles(const ConvRowArgs& args, int first, int n, float* v) 
         const float* in = src.rows[ky] + (span.base - span.step) * channels;
         const long stride = span.step * channels;
         if (channels == 4) {
-          transformInput<__m128>(in, stride, vp, kPointStride);
+          transformInput<Ops128>(in, stride, vp, kPointStride);
           continue;
         }
-        for (int c = 0; c < channels; c += 8) transformInput<__m256>(in + c, stride, vp + c, kPointStride);
+        for (int c = 0; c < channels; c += 8) transformInput<Ops256>(in + c, stride, vp + c, kPointStride);
       }
     }
   }
@@ -113,17 +99,8 @@ inline void inverseTiles(const ConvRowArgs& args, int first, int n, const float*
     for (int half = 0; half < kLanes; half += 8) {
       __m256 mv[kWinogradPoints];
       for (int i = 0; i < kWinogradPoints; ++i) mv[i] = _mm256_loadu_ps(m + p * kLanes + half + i * kPointStride);
-      const __m256 sum1 = _mm256_add_ps(mv[1], mv[2]), dif1 = _mm256_sub_ps(mv[1], mv[2]);
-      const __m256 sum2 = _mm256_add_ps(mv[3], mv[4]), dif2 = _mm256_sub_ps(mv[3], mv[4]);
-      const __m256 sumH = _mm256_add_ps(mv[5], mv[6]), difH = _mm256_sub_ps(mv[5], mv[6]);
       __m256 out[kWinogradOutputs];
-      out[0] = _mm256_add_ps(_mm256_add_ps(mv[0], sum1), _mm256_add_ps(sum2, sumH));
-      out[1] = _mm256_fmadd_ps(_mm256_set1_ps(2.0f), dif2, _mm256_fmadd_ps(_mm256_set1_ps(0.5f), difH, dif1));
-      out[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), sum2, _mm256_fmadd_ps(_mm256_set1_ps(0.25f), sumH, sum1));
-      out[3] = _mm256_fmadd_ps(_mm256_set1_ps(8.0f), dif2, _mm256_fmadd_ps(_mm256_set1_ps(0.125f), difH, dif1));
-      out[4] = _mm256_fmadd_ps(_mm256_set1_ps(16.0f), sum2, _mm256_fmadd_ps(_mm256_set1_ps(0.0625f), sumH, sum1));
-      out[5] = _mm256_add_ps(
-          _mm256_fmadd_ps(_mm256_set1_ps(32.0f), dif2, _mm256_fmadd_ps(_mm256_set1_ps(0.03125f), difH, dif1)), mv[7]);
+      winogradOutputTransform<Ops256>(mv, out);
       const __m256 bias = _mm256_loadu_ps(args.bias + half);
       for (int j = 0; j < kWinogradOutputs; ++j) {
         const long x = span.base + j * span.step;
@@ -159,16 +136,7 @@ void winogradRow(const ConvRowArgs& args) {
 }  // namespace
 
 void winogradRowAvx2(const ConvRowArgs& args) {
-  int reduction = 0;
-  for (int s = 0; s < args.sourceCount; ++s) reduction += 3 * args.sources[s].channels;
-  FLWNET_CHECK(args.outputLanes == kLanes, "the Winograd kernel computes 16 outputs");
-  switch (reduction) {
-    case 12: return winogradRow<12>(args);
-    case 48: return winogradRow<48>(args);
-    case 60: return winogradRow<60>(args);
-    case 96: return winogradRow<96>(args);
-    default: FLWNET_CHECK(false, "no Winograd kernel for this layer's input channels");
-  }
+  dispatchWinogradReduction(args, [&](auto k) { winogradRow<decltype(k)::value>(args); });
 }
 
 }  // namespace flwnet::cpu

@@ -4,8 +4,8 @@
 // then the inverse transform adds the bias and the LeakyReLU and stores the tiles' outputs.
 #include <immintrin.h>
 
-#include "core/error.h"
 #include "winograd.h"
+#include "winograd_transforms.h"
 
 namespace flwnet::cpu {
 namespace {
@@ -13,30 +13,21 @@ namespace {
 constexpr int kChunk = 12;       // tiles per GEMM block: 12 accumulators + weights fit the registers
 constexpr int kMaxReduction = 96;
 
+struct Ops512 {
+  using V = __m512;
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V fnma(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
+  static V splat(float x) { return _mm512_set1_ps(x); }
+};
+
 // B^T d for the 8 inputs of one tile and up to 16 channels: point i goes to v + i * pointStride.
-// The rows of B^T pair up (1 and 2, 3 and 4, 5 and 6) as a +- b with shared halves.
 inline void transformInput(const float* first, long stride, __mmask16 mask, float* v, long pointStride) {
-  __m512 d[kWinogradPoints];
+  __m512 d[kWinogradPoints], t[kWinogradPoints];
   for (int i = 0; i < kWinogradPoints; ++i) d[i] = _mm512_maskz_loadu_ps(mask, first + i * stride);
-  const __m512 c21_4 = _mm512_set1_ps(21.0f / 4), c17_4 = _mm512_set1_ps(17.0f / 4);
-  const __m512 c5_4 = _mm512_set1_ps(5.0f / 4), c5_2 = _mm512_set1_ps(5.0f / 2);
-  const __m512 quarter = _mm512_set1_ps(0.25f), half = _mm512_set1_ps(0.5f);
-  const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f);
-  __m512 t[kWinogradPoints];
-  t[0] = _mm512_fmadd_ps(c21_4, _mm512_sub_ps(d[4], d[2]), _mm512_sub_ps(d[0], d[6]));
-  t[7] = _mm512_fmadd_ps(c21_4, _mm512_sub_ps(d[3], d[5]), _mm512_sub_ps(d[7], d[1]));
-  const __m512 a12 = _mm512_fnmadd_ps(c17_4, d[4], _mm512_add_ps(d[2], d[6]));
-  const __m512 b12 = _mm512_fnmadd_ps(c17_4, d[3], _mm512_add_ps(d[1], d[5]));
-  t[1] = _mm512_add_ps(a12, b12);
-  t[2] = _mm512_sub_ps(a12, b12);
-  const __m512 a34 = _mm512_fnmadd_ps(c5_4, d[4], _mm512_fmadd_ps(quarter, d[2], d[6]));
-  const __m512 b34 = _mm512_fmadd_ps(two, d[5], _mm512_fnmadd_ps(c5_2, d[3], _mm512_mul_ps(half, d[1])));
-  t[3] = _mm512_add_ps(a34, b34);
-  t[4] = _mm512_sub_ps(a34, b34);
-  const __m512 a56 = _mm512_fnmadd_ps(five, d[4], _mm512_fmadd_ps(four, d[2], d[6]));
-  const __m512 b56 = _mm512_fmadd_ps(half, d[5], _mm512_fnmadd_ps(c5_2, d[3], _mm512_mul_ps(two, d[1])));
-  t[5] = _mm512_add_ps(a56, b56);
-  t[6] = _mm512_sub_ps(a56, b56);
+  winogradInputTransform<Ops512>(d, t);
   for (int i = 0; i < kWinogradPoints; ++i) _mm512_mask_storeu_ps(v + i * pointStride, mask, t[i]);
 }
 
@@ -78,18 +69,8 @@ inline void inverseTiles(const ConvRowArgs& args, int first, int n, const float*
   for (int p = 0; p < n; ++p) {
     __m512 mv[kWinogradPoints];
     for (int i = 0; i < kWinogradPoints; ++i) mv[i] = _mm512_load_ps(m + p * kLanes + i * kPointStride);
-    // Points +-1, +-2, +-1/2 enter output j with weights (+-1)^j, (+-2)^j, (+-1/2)^j.
-    const __m512 sum1 = _mm512_add_ps(mv[1], mv[2]), dif1 = _mm512_sub_ps(mv[1], mv[2]);
-    const __m512 sum2 = _mm512_add_ps(mv[3], mv[4]), dif2 = _mm512_sub_ps(mv[3], mv[4]);
-    const __m512 sumH = _mm512_add_ps(mv[5], mv[6]), difH = _mm512_sub_ps(mv[5], mv[6]);
     __m512 out[kWinogradOutputs];
-    out[0] = _mm512_add_ps(_mm512_add_ps(mv[0], sum1), _mm512_add_ps(sum2, sumH));
-    out[1] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), dif2, _mm512_fmadd_ps(_mm512_set1_ps(0.5f), difH, dif1));
-    out[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), sum2, _mm512_fmadd_ps(_mm512_set1_ps(0.25f), sumH, sum1));
-    out[3] = _mm512_fmadd_ps(_mm512_set1_ps(8.0f), dif2, _mm512_fmadd_ps(_mm512_set1_ps(0.125f), difH, dif1));
-    out[4] = _mm512_fmadd_ps(_mm512_set1_ps(16.0f), sum2, _mm512_fmadd_ps(_mm512_set1_ps(0.0625f), sumH, sum1));
-    out[5] = _mm512_add_ps(
-        _mm512_fmadd_ps(_mm512_set1_ps(32.0f), dif2, _mm512_fmadd_ps(_mm512_set1_ps(0.03125f), difH, dif1)), mv[7]);
+    winogradOutputTransform<Ops512>(mv, out);
     const TileSpan span = tileSpan(first + p, args.dilation);
     for (int j = 0; j < kWinogradOutputs; ++j) {
       const long x = span.base + j * span.step;
@@ -125,16 +106,7 @@ void winogradRow(const ConvRowArgs& args) {
 }  // namespace
 
 void winogradRowAvx512(const ConvRowArgs& args) {
-  int reduction = 0;
-  for (int s = 0; s < args.sourceCount; ++s) reduction += 3 * args.sources[s].channels;
-  FLWNET_CHECK(args.outputLanes == kLanes, "the Winograd kernel computes 16 outputs");
-  switch (reduction) {
-    case 12: return winogradRow<12>(args);
-    case 48: return winogradRow<48>(args);
-    case 60: return winogradRow<60>(args);
-    case 96: return winogradRow<96>(args);
-    default: FLWNET_CHECK(false, "no Winograd kernel for this layer's input channels");
-  }
+  dispatchWinogradReduction(args, [&](auto k) { winogradRow<decltype(k)::value>(args); });
 }
 
 }  // namespace flwnet::cpu
