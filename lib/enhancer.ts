@@ -80,8 +80,9 @@ export interface InspectResult {
   curve: number[];
 }
 
-const ENHANCER_KEYS = ['weights', 'device', 'threads', 'precision', 'backend', 'maxPixels'] as const;
-const ENHANCE_KEYS = ['exposure', 'format', 'quality', 'signal'] as const;
+/** The option names of Enhancer.create and of one enhance() call (top-level enhance() takes both). */
+export const ENHANCER_KEYS: readonly string[] = ['weights', 'device', 'threads', 'precision', 'backend', 'maxPixels'];
+export const ENHANCE_KEYS: readonly string[] = ['exposure', 'format', 'quality', 'signal'];
 const RAW_KEYS = ['exposure', 'output', 'signal'] as const;
 
 export class Enhancer {

@@ -4,7 +4,7 @@
  *   import { enhance } from 'flwnet';
  *   const bright = await enhance(darkJpeg, { weights: 'flwnet-official.pth' });
  */
-import { checkEnhanceOptions, Enhancer, type EnhanceOptions, type EnhancerOptions } from './enhancer';
+import { checkEnhanceOptions, Enhancer, ENHANCE_KEYS, ENHANCER_KEYS, type EnhanceOptions, type EnhancerOptions } from './enhancer';
 import { loadNative, type NativeCudaInfo } from './native';
 import { checkOptionKeys } from './options';
 
@@ -54,8 +54,6 @@ export {
 
 export type EnhanceAllOptions = EnhanceOptions & EnhancerOptions;
 
-const ENHANCER_OPTION_KEYS = ['weights', 'device', 'threads', 'precision', 'backend', 'maxPixels'];
-const CALL_OPTION_KEYS = ['exposure', 'format', 'quality', 'signal'];
 
 /** Enhancers shared by `enhance()` calls with the same engine settings (a small LRU). */
 const sharedEnhancers = new Map<string, Promise<Enhancer>>();
@@ -99,12 +97,12 @@ async function sharedEnhancer(options: EnhancerOptions): Promise<Enhancer> {
  * Engines are created on first use and shared between calls with the same engine options.
  */
 export async function enhance(input: Uint8Array, options: EnhanceAllOptions = {}): Promise<Buffer> {
-  const all = checkOptionKeys('enhance', options, [...ENHANCER_OPTION_KEYS, ...CALL_OPTION_KEYS]);
+  const all = checkOptionKeys('enhance', options, [...ENHANCER_KEYS, ...ENHANCE_KEYS]);
   const engineOptions: Record<string, unknown> = {};
   const callOptions: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(all)) {
     if (value === undefined) continue;
-    (ENHANCER_OPTION_KEYS.includes(key) ? engineOptions : callOptions)[key] = value;
+    (ENHANCER_KEYS.includes(key) ? engineOptions : callOptions)[key] = value;
   }
   checkEnhanceOptions(callOptions); // before loading weights, so bad options fail fast
   const enhancer = await sharedEnhancer(engineOptions as EnhancerOptions);

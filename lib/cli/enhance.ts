@@ -21,8 +21,6 @@ import { numberOption, parseCommandLine, UsageError } from './common';
 import { planJobs, type EnhanceJob, type InputPlan } from './expand-inputs';
 import { ProgressReporter } from './progress';
 
-export { formatFromExtension } from './expand-inputs';
-
 const HELP = `Usage: flwnet enhance <input> [-o output] [options]
        flwnet enhance <inputs...> -o <directory> [options]
 
