@@ -21,11 +21,15 @@ static double pixelV(const ImageU8& image, int x, int y) {
   return std::max(p[0], std::max(p[1], p[2])) / 255.0;
 }
 
-CoarseBrightness computeCoarseBrightness(const ImageU8& image) {
-  CoarseBrightness cb;
+void computeCoarseBrightness(const ImageU8& image, CoarseBrightness& cb) {
   cb.cellsX = coarseCells(image.width);
   cb.cellsY = coarseCells(image.height);
-  std::vector<AxisTap> downY(cb.cellsY), downX(cb.cellsX);
+  // Down-sampling taps go in the up-sampling vectors first (they are refilled below), so a
+  // reused CoarseBrightness needs no allocation once it has seen an image this large.
+  std::vector<AxisTap>& downY = cb.rowTaps;
+  std::vector<AxisTap>& downX = cb.colTaps;
+  downY.resize(cb.cellsY);
+  downX.resize(cb.cellsX);
   for (int i = 0; i < cb.cellsY; ++i) downY[i] = bilinearTap(i, image.height, kCoarseScale);
   for (int j = 0; j < cb.cellsX; ++j) downX[j] = bilinearTap(j, image.width, kCoarseScale);
   cb.cells.resize(static_cast<size_t>(cb.cellsX) * cb.cellsY);
@@ -43,6 +47,11 @@ CoarseBrightness computeCoarseBrightness(const ImageU8& image) {
   cb.colTaps.resize(image.width);
   for (int y = 0; y < image.height; ++y) cb.rowTaps[y] = bilinearTap(y, cb.cellsY, up);
   for (int x = 0; x < image.width; ++x) cb.colTaps[x] = bilinearTap(x, cb.cellsX, up);
+}
+
+CoarseBrightness computeCoarseBrightness(const ImageU8& image) {
+  CoarseBrightness cb;
+  computeCoarseBrightness(image, cb);
   return cb;
 }
 

@@ -46,6 +46,8 @@ struct CoarseBrightness {
 };
 
 CoarseBrightness computeCoarseBrightness(const ImageU8& image);
+// The same into `out`, reusing its storage (no allocation once it has held an image this large).
+void computeCoarseBrightness(const ImageU8& image, CoarseBrightness& out);
 
 // r for each of the 256 V levels: the 7-step quadratic curve evaluated in double, then rounded.
 std::array<float, kLevels> retouchTable(const CurveParams& curve);

@@ -107,10 +107,10 @@ class CpuBackend final : public Backend {
 
   void localBranch(const EnhanceRequest& request, const CurveParams& curve) {
     throwIfCancelled(request.cancel);
-    const CoarseBrightness coarse = computeCoarseBrightness(request.input);
+    computeCoarseBrightness(request.input, coarse_);
     cpu::LocalRequest local;
     local.image = request.input;
-    local.coarse = &coarse;
+    local.coarse = &coarse_;
     local.retouch = retouchTable(curve);
     local.outputKind = request.outputKind;
     local.output = request.output;
@@ -123,6 +123,7 @@ class CpuBackend final : public Backend {
   }
 
   const ModelWeights weights_;
+  CoarseBrightness coarse_;  // per-call scratch, reused (calls are serialised by the backend's mutex)
   const cpu::PackedNetwork network_;
   const cpu::IsaChoice isa_;
   const size_t maxPixels_;
