@@ -189,6 +189,13 @@ function normaliseInput(input: unknown): NormalisedItem {
   throw new InvalidInputError(`item input must be a Buffer/Uint8Array or a file path, got ${describe(input)}`);
 }
 
+/** `{ id }` of an item object whose id is a string or a number, else nothing. */
+function idOf(value: unknown): { id?: string | number } {
+  if (!isPlainObject(value)) return {};
+  const { id } = value;
+  return typeof id === 'string' || typeof id === 'number' ? { id } : {};
+}
+
 function asFlwnetError(err: unknown): FlwnetError {
   return err instanceof FlwnetError ? err : fromNativeError(err);
 }
@@ -326,7 +333,8 @@ export class BatchRun extends EventEmitter implements AsyncIterableIterator<Batc
   /** Read, decode, infer, encode; never rejects: a failure becomes the item's result. */
   private async processItem(value: unknown, index: number): Promise<BatchResult> {
     const started = performance.now();
-    let origin: ResultOrigin = { index };
+    // The id is taken before the item is checked, so a failing item's result still carries it.
+    let origin: ResultOrigin = { index, ...idOf(value) };
     try {
       const item = normaliseItem(value);
       origin = { index, ...(item.id === undefined ? {} : { id: item.id }), ...(item.path === undefined ? {} : { path: item.path }) };

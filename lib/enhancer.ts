@@ -2,9 +2,12 @@
  * The public inference API: an Enhancer owns one native engine (CPU or GPU) and its queue.
  */
 import { enhanceMany, type BatchRun, type BatchSource, type EnhanceManyOptions } from './batch';
-import { ClosedError, DeviceError, fromNativeError, InvalidInputError, InvalidOptionError, WeightsError } from './errors';
+import { CallGate, throwIfAborted } from './call-gate';
+import { publicCall } from './call-site';
+import { chooseDevice, withCpuFallback, type DeviceChoice } from './device';
+import { fromNativeError, InvalidOptionError, WeightsError } from './errors';
 import { decodeImage, encodeImage, outputFormatFor, type RawImage } from './image-io';
-import { loadNative, type NativeEngine, type NativeImage, type NativeModule } from './native';
+import { loadNative, type NativeEngine, type NativeImage } from './native';
 import {
   checkBackend,
   checkDevice,
@@ -15,13 +18,14 @@ import {
   checkPrecision,
   checkSignal,
   DEFAULT_MAX_PIXELS,
-  isPlainObject,
+  describe,
   MAX_PIXELS_LIMIT,
   type BackendOption,
   type DeviceOption,
   type OutputFormat,
   type PrecisionOption,
 } from './options';
+import { checkRawPixels } from './raw-image';
 import { Scheduler, Semaphore, type OutputKind } from './scheduler';
 import { FlwnetWeights, loadWeights } from './weights';
 
@@ -52,11 +56,13 @@ export interface EnhanceOptions {
   signal?: AbortSignal;
 }
 
+/** Raw interleaved pixels; a canvas ImageData ({ data: Uint8ClampedArray, width, height }) is one too. */
 export interface RawInput {
-  data: Uint8Array;
+  data: Uint8Array | Uint8ClampedArray;
   width: number;
   height: number;
-  channels: 3 | 4;
+  /** 3 (RGB) or 4 (RGBA); when left out, taken from the data's length. */
+  channels?: 3 | 4;
 }
 
 export interface RawOutput<T extends Uint8Array | Float32Array = Uint8Array | Float32Array> {
@@ -73,6 +79,16 @@ export interface EnhanceRawOptions {
   signal?: AbortSignal;
 }
 
+export interface InspectOptions {
+  exposure?: number;
+  signal?: AbortSignal;
+}
+
+export interface CloseOptions {
+  /** Also reject queued calls and cancel running ones (with ClosedError) instead of letting them finish. */
+  force?: boolean;
+}
+
 export interface InspectResult {
   /** 12 histogram fractions, vmin, vmax, exposure. */
   features: number[];
@@ -84,14 +100,22 @@ export interface InspectResult {
 export const ENHANCER_KEYS: readonly string[] = ['weights', 'device', 'threads', 'precision', 'backend', 'maxPixels'];
 export const ENHANCE_KEYS: readonly string[] = ['exposure', 'format', 'quality', 'signal'];
 const RAW_KEYS = ['exposure', 'output', 'signal'] as const;
+const INSPECT_KEYS = ['exposure', 'signal'] as const;
+
+/** Lets only Enhancer.create construct an Enhancer. */
+const CREATE = Symbol('Enhancer.create');
 
 export class Enhancer {
-  private closed = false;
+  private readonly gate = new CallGate();
+  private closing?: Promise<void>;
   private readonly scheduler: Scheduler;
   private readonly pipelineSlots: Semaphore;
+  private readonly engine: NativeEngine;
 
+  /** Use `await Enhancer.create(options)`: opening an engine loads weights and may take a while. */
   private constructor(
-    private readonly engine: NativeEngine,
+    token: symbol,
+    engine: NativeEngine,
     /** Which backend runs: 'cpu' or 'cuda:N'. */
     readonly device: string,
     /** A human description of the backend, e.g. "cpu (2 threads, avx512)". */
@@ -99,107 +123,137 @@ export class Enhancer {
     readonly maxPixels: number,
     readonly weights: FlwnetWeights,
   ) {
+    if (token !== CREATE) {
+      throw new InvalidOptionError('new Enhancer() is not supported: use `await Enhancer.create(options)`, which loads the weights and opens the engine');
+    }
+    this.engine = engine;
     const concurrency = Math.max(1, engine.maxConcurrentRequests);
     this.scheduler = new Scheduler(engine, concurrency, Math.max(1, engine.preferredBatch));
     // Decoded images waiting for inference are bounded: decode, infer and encode overlap, no more.
     this.pipelineSlots = new Semaphore(concurrency * 2 + 1);
   }
 
-  static async create(options: EnhancerOptions = {}): Promise<Enhancer> {
-    const opts = checkOptionKeys('Enhancer.create', options, ENHANCER_KEYS);
-    const device = checkDevice(opts.device);
-    const precision = checkPrecision(opts.precision);
-    const backend = checkBackend(opts.backend);
-    const threads = checkInteger('threads', opts.threads, 1, 1024, 0);
-    const maxPixels = checkInteger('maxPixels', opts.maxPixels, 1, MAX_PIXELS_LIMIT, DEFAULT_MAX_PIXELS);
-    if (backend === 'cudnn' && device === 'cpu') {
-      throw new InvalidOptionError("backend 'cudnn' needs a GPU device ('cuda', 'cuda:N' or 'auto')");
-    }
-    const weights = await resolveWeights(opts.weights as WeightsSource | undefined);
-    const native = loadNative();
-    const packed = weights.packed();
-    const common = { threads, precision, cudnn: backend === 'cudnn', maxPixels };
-    const engine = openEngine(native, device, packed, common);
-    return new Enhancer(engine, engine.deviceName, engine.description, maxPixels, weights);
+  static create(options: EnhancerOptions = {}): Promise<Enhancer> {
+    return publicCall(async () => {
+      const opts = checkOptionKeys('Enhancer.create', options, ENHANCER_KEYS);
+      const device = checkDevice(opts.device);
+      const precision = checkPrecision(opts.precision);
+      const backend = checkBackend(opts.backend);
+      const threads = checkInteger('threads', opts.threads, 1, 1024, 0);
+      const maxPixels = checkInteger('maxPixels', opts.maxPixels, 1, MAX_PIXELS_LIMIT, DEFAULT_MAX_PIXELS);
+      if (backend === 'cudnn' && device === 'cpu') {
+        throw new InvalidOptionError("backend 'cudnn' needs a GPU device ('cuda', 'cuda:N' or 'auto')");
+      }
+      const weights = await resolveWeights(opts.weights as WeightsSource | undefined);
+      const settings = { threads, precision, cudnn: backend === 'cudnn', maxPixels };
+      const engine = await openEngine(device, weights.packed(), settings);
+      return new Enhancer(CREATE, engine, engine.deviceName, engine.description, maxPixels, weights);
+    });
   }
 
   /** Enhances an encoded image (any format sharp reads) and returns it encoded. */
-  async enhance(input: Uint8Array, options?: EnhanceOptions): Promise<Buffer> {
-    const { exposure, format, quality, signal } = checkEnhanceOptions(options);
-    this.assertOpen();
-    const release = await this.pipelineSlots.acquire(signal);
-    try {
-      const decoded = await decodeImage(input, this.maxPixels);
-      const { data } = await this.scheduler.run(decoded, exposure, 'uint8', signal);
-      const raw: RawImage = { data: data as Uint8Array, width: decoded.width, height: decoded.height, channels: decoded.channels };
-      return await encodeImage(raw, outputFormatFor(decoded.format, format), quality);
-    } finally {
-      release();
-    }
+  enhance(input: Uint8Array, options?: EnhanceOptions): Promise<Buffer> {
+    return publicCall(async () => {
+      const { exposure, format, quality, signal } = checkEnhanceOptions(options);
+      return this.gate.run(signal, async (callSignal) => {
+        const release = await this.pipelineSlots.acquire(callSignal);
+        try {
+          const decoded = await decodeImage(input, this.maxPixels);
+          const { data } = await this.scheduler.run(decoded, exposure, 'uint8', callSignal);
+          const raw: RawImage = { data: data as Uint8Array, width: decoded.width, height: decoded.height, channels: decoded.channels };
+          const encoded = await encodeImage(raw, outputFormatFor(decoded.format, format), quality);
+          throwIfAborted(callSignal);
+          return encoded;
+        } finally {
+          release();
+        }
+      });
+    });
   }
 
   /** Enhances raw interleaved pixels; alpha (channels = 4) is passed through. */
   enhanceRaw(input: RawInput, options: EnhanceRawOptions & { output: 'float32' }): Promise<RawOutput<Float32Array>>;
   enhanceRaw(input: RawInput, options?: EnhanceRawOptions & { output?: 'uint8' }): Promise<RawOutput<Uint8Array>>;
   enhanceRaw(input: RawInput, options?: EnhanceRawOptions): Promise<RawOutput>;
-  async enhanceRaw(input: RawInput, options?: EnhanceRawOptions): Promise<RawOutput> {
-    const opts = checkOptionKeys('enhanceRaw', options, RAW_KEYS);
-    const exposure = checkExposure(opts.exposure);
-    const output = opts.output ?? 'uint8';
-    if (output !== 'uint8' && output !== 'float32') {
-      throw new InvalidOptionError(`output must be 'uint8' or 'float32', got ${JSON.stringify(output)}`);
-    }
-    const signal = checkSignal(opts.signal);
-    const image = checkRawImage(input, this.maxPixels);
-    this.assertOpen();
-    const { data } = await this.scheduler.run(image, exposure, output, signal);
-    return { data, width: image.width, height: image.height, channels: image.channels };
+  enhanceRaw(input: RawInput, options?: EnhanceRawOptions): Promise<RawOutput> {
+    return publicCall(async () => {
+      const opts = checkOptionKeys('enhanceRaw', options, RAW_KEYS);
+      const exposure = checkExposure(opts.exposure);
+      const output = opts.output ?? 'uint8';
+      if (output !== 'uint8' && output !== 'float32') {
+        throw new InvalidOptionError(`output must be 'uint8' or 'float32', got ${describe(output)}`);
+      }
+      const signal = checkSignal(opts.signal);
+      const image = this.checkRaw(input);
+      return this.gate.run(signal, async (callSignal) => {
+        const { data } = await this.scheduler.run(image, exposure, output, callSignal);
+        return { data, width: image.width, height: image.height, channels: image.channels };
+      });
+    });
   }
 
   /**
    * Enhances many images (Buffers, file paths or { input, id } items from an iterable or async
    * iterable) through a bounded pipeline; iterate the result with for-await. See lib/batch.ts.
+   * Each item's inference is one call to this engine: after close(), items not yet at inference
+   * end as ClosedError results.
    */
   enhanceMany(source: BatchSource, options?: EnhanceManyOptions): BatchRun {
-    this.assertOpen();
+    this.gate.assertOpen();
     const engine = {
       maxPixels: this.maxPixels,
       nativeSlots: Math.max(1, this.engine.maxConcurrentRequests) * Math.max(1, this.engine.preferredBatch),
-      infer: async (image: RawImage, exposure: number, signal: AbortSignal) => {
-        this.assertOpen();
-        return (await this.scheduler.run(image, exposure, 'uint8', signal)).data as Uint8Array;
-      },
+      infer: (image: RawImage, exposure: number, signal: AbortSignal) =>
+        this.gate.run(signal, async (callSignal) => (await this.scheduler.run(image, exposure, 'uint8', callSignal)).data as Uint8Array),
     };
     return enhanceMany(engine, source, options);
   }
 
   /** The global branch alone: the 15 features and 7 curve parameters for an image. */
-  async inspect(input: RawInput | Uint8Array, options?: { exposure?: number }): Promise<InspectResult> {
-    const opts = checkOptionKeys('inspect', options, ['exposure']);
-    const exposure = checkExposure(opts.exposure);
-    const image = input instanceof Uint8Array ? await decodeImage(input, this.maxPixels) : checkRawImage(input, this.maxPixels);
-    this.assertOpen();
-    const result = await this.engine.inspect(image, exposure).catch((err: unknown) => {
-      throw fromNativeError(err);
+  inspect(input: RawInput | Uint8Array, options?: InspectOptions): Promise<InspectResult> {
+    return publicCall(async () => {
+      const opts = checkOptionKeys('inspect', options, INSPECT_KEYS);
+      const exposure = checkExposure(opts.exposure);
+      const signal = checkSignal(opts.signal);
+      const raw = input instanceof Uint8Array ? undefined : this.checkRaw(input);
+      return this.gate.run(signal, async (callSignal) => {
+        const image = raw ?? (await decodeImage(input as Uint8Array, this.maxPixels));
+        throwIfAborted(callSignal);
+        // The global branch is one short native call (no cancel point): an abort during it rejects after it.
+        const result = await this.engine.inspect(image, exposure).catch((err: unknown) => {
+          throw fromNativeError(err);
+        });
+        throwIfAborted(callSignal);
+        return { features: Array.from(result.features), curve: Array.from(result.curve) };
+      });
     });
-    return { features: Array.from(result.features), curve: Array.from(result.curve) };
   }
 
-  /** Requests queued or running. */
+  /** Calls accepted and not yet settled: decoding, queued, running or encoding. */
   get pending(): number {
-    return this.scheduler.pending;
+    return this.gate.pending;
   }
 
-  /** Rejects queued requests, lets running ones finish, and releases the engine. Idempotent. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.scheduler.rejectQueued(new ClosedError());
-    this.engine.close();
+  /**
+   * Closes the engine (see "Closing an engine" in the README). New calls reject with ClosedError at
+   * once; calls already accepted finish normally, or with `{ force: true }` queued calls reject and
+   * running ones are cancelled, all with ClosedError. Resolves once no call is left and the native
+   * engine has been freed. Idempotent: later calls return the same wait (and may add force).
+   */
+  close(options?: CloseOptions): Promise<void> {
+    return publicCall(async () => {
+      const opts = checkOptionKeys('close', options, ['force']);
+      if (opts.force !== undefined && typeof opts.force !== 'boolean') {
+        throw new InvalidOptionError(`force must be a boolean, got ${describe(opts.force)}`);
+      }
+      this.closing ??= this.gate.close().then(() => this.engine.close());
+      if (opts.force) this.gate.abortAll();
+      return this.closing;
+    });
   }
 
-  private assertOpen(): void {
-    if (this.closed) throw new ClosedError();
+  private checkRaw(input: unknown): NativeImage {
+    return checkRawPixels(input, { label: 'raw input', maxPixels: this.maxPixels, limitHint: 'raise it with maxPixels' });
   }
 }
 
@@ -236,63 +290,18 @@ interface EngineSettings {
   maxPixels: number;
 }
 
-function openEngine(native: NativeModule, device: DeviceOption, packed: Float32Array, settings: EngineSettings): NativeEngine {
-  const open = (kind: 'cpu' | 'cuda', deviceIndex = 0) => {
+/** Opens the native engine on the chosen device; 'auto' falls back to the CPU when the GPU fails to open. */
+async function openEngine(device: DeviceOption, packed: Float32Array, settings: EngineSettings): Promise<NativeEngine> {
+  const native = loadNative();
+  const open = (choice: DeviceChoice) => new native.Engine(packed, { device: choice.kind, deviceIndex: choice.index, ...settings });
+  // cuDNN is a GPU backend: 'auto' with it must find a GPU, and never runs on the CPU instead.
+  const choice = chooseDevice(native, device, settings.cudnn);
+  if (settings.cudnn) {
     try {
-      return new native.Engine(packed, { device: kind, deviceIndex, ...settings });
+      return open(choice);
     } catch (err) {
       throw fromNativeError(err);
     }
-  };
-  if (device === 'cpu') return open('cpu');
-  if (device === 'auto') {
-    if (!settings.cudnn && !usableCudaDevices(native).length) return open('cpu');
-    try {
-      return open('cuda', 0);
-    } catch (err) {
-      if (settings.cudnn) throw err;
-      process.emitWarning(`flwnet: the GPU is not usable (${(err as Error).message}); running on the CPU`, 'FlwnetWarning');
-      return open('cpu');
-    }
   }
-  const index = device === 'cuda' ? 0 : Number(device.slice(5));
-  const devices = usableCudaDevices(native, true);
-  if (index >= devices.length) {
-    throw new DeviceError(`${device} does not exist: ${devices.length} CUDA device(s) found`);
-  }
-  return open('cuda', index);
-}
-
-/** The CUDA devices the addon sees; with `strict`, a DeviceError says why there are none. */
-function usableCudaDevices(native: NativeModule, strict = false) {
-  if (!native.cudaCompiled) {
-    if (!strict) return [];
-    throw new DeviceError('this flwnet build has no CUDA support; rebuild with a CUDA toolkit (FLWNET_CUDA=ON npm rebuild)');
-  }
-  const info = native.cudaInfo();
-  if (strict && info.devices.length === 0) {
-    throw new DeviceError(`no usable CUDA device${info.error ? `: ${info.error}` : ''}`);
-  }
-  return info.devices;
-}
-
-function checkRawImage(input: unknown, maxPixels: number): NativeImage {
-  if (!isPlainObject(input)) throw new InvalidInputError('raw input must be an object { data, width, height, channels }');
-  const { data, width, height, channels } = input as Record<string, unknown>;
-  if (!(data instanceof Uint8Array)) throw new InvalidInputError('raw input data must be a Uint8Array');
-  for (const [name, value] of [['width', width], ['height', height]] as const) {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 1 << 20) {
-      throw new InvalidInputError(`raw input ${name} must be an integer in [1, 1048576], got ${String(value)}`);
-    }
-  }
-  if (channels !== 3 && channels !== 4) throw new InvalidInputError(`raw input channels must be 3 or 4, got ${String(channels)}`);
-  const w = width as number;
-  const h = height as number;
-  if (w * h > maxPixels) {
-    throw new InvalidInputError(`raw input is ${w} x ${h} = ${w * h} pixels, over the limit of ${maxPixels} (raise it with maxPixels)`);
-  }
-  if (data.length !== w * h * channels) {
-    throw new InvalidInputError(`raw input data holds ${data.length} bytes but ${w} x ${h} x ${channels} = ${w * h * channels} are needed`);
-  }
-  return { data, width: w, height: h, channels };
+  return withCpuFallback(device, choice, 'running', open);
 }

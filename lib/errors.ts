@@ -75,6 +75,8 @@ export function fromNativeError(err: unknown): FlwnetError {
       return new AbortError(message, { cause: err });
     case 'ERR_FLWNET_DEVICE':
       return new DeviceError(message, { cause: err });
+    case 'ERR_FLWNET_CLOSED':
+      return new ClosedError(message);
     case 'ERR_FLWNET_OUT_OF_MEMORY':
       return new FlwnetError('ERR_FLWNET_OUT_OF_MEMORY', message, { cause: err });
     default:

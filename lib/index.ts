@@ -6,7 +6,10 @@
  */
 import { checkEnhanceOptions, Enhancer, ENHANCE_KEYS, ENHANCER_KEYS, type EnhanceOptions, type EnhancerOptions } from './enhancer';
 import { loadNative, type NativeCudaInfo } from './native';
+import { publicCall } from './call-site';
 import { checkOptionKeys } from './options';
+import { withSharedEnhancer } from './shared-engines';
+import { FlwnetWeights, loadWeights as loadWeightsFrom, saveSafetensors as saveSafetensorsTo } from './weights';
 
 export * from './errors';
 export {
@@ -14,6 +17,8 @@ export {
   type EnhanceOptions,
   type EnhancerOptions,
   type EnhanceRawOptions,
+  type CloseOptions,
+  type InspectOptions,
   type InspectResult,
   type RawInput,
   type RawOutput,
@@ -39,6 +44,7 @@ export {
   type OutputFormat,
   type PrecisionOption,
 } from './options';
+// loadWeights and saveSafetensors are exported below, wrapped so their errors point at the caller.
 export * from './weights';
 export {
   evaluate,
@@ -55,58 +61,32 @@ export {
 export type EnhanceAllOptions = EnhanceOptions & EnhancerOptions;
 
 
-/** Enhancers shared by `enhance()` calls with the same engine settings (a small LRU). */
-const sharedEnhancers = new Map<string, Promise<Enhancer>>();
-const SHARED_ENHANCER_LIMIT = 4;
-const weightObjectIds = new WeakMap<object, number>();
-let nextWeightObjectId = 1;
-
-function enhancerKey(options: EnhancerOptions): string | undefined {
-  const weights = options.weights ?? process.env.FLWNET_WEIGHTS;
-  let weightsKey: string;
-  if (typeof weights === 'string') weightsKey = `path:${weights}`;
-  else if (weights && typeof weights === 'object') {
-    if (!weightObjectIds.has(weights)) weightObjectIds.set(weights, nextWeightObjectId++);
-    weightsKey = `object:${weightObjectIds.get(weights)}`;
-  } else return undefined;
-  const { device, threads, precision, backend, maxPixels } = options;
-  return JSON.stringify([weightsKey, device, threads, precision, backend, maxPixels]);
-}
-
-async function sharedEnhancer(options: EnhancerOptions): Promise<Enhancer> {
-  const key = enhancerKey(options);
-  if (key === undefined) return Enhancer.create(options); // throws the "no weights" error
-  let entry = sharedEnhancers.get(key);
-  if (entry) {
-    sharedEnhancers.delete(key);
-  } else {
-    entry = Enhancer.create(options);
-    entry.catch(() => sharedEnhancers.delete(key));
-  }
-  sharedEnhancers.set(key, entry);
-  while (sharedEnhancers.size > SHARED_ENHANCER_LIMIT) {
-    const [oldestKey, oldest] = sharedEnhancers.entries().next().value as [string, Promise<Enhancer>];
-    sharedEnhancers.delete(oldestKey);
-    oldest.then((e) => e.close(), () => undefined);
-  }
-  return entry;
-}
-
 /**
  * Enhances one encoded image and returns it encoded (same format as the input unless `format`).
  * Engines are created on first use and shared between calls with the same engine options.
  */
-export async function enhance(input: Uint8Array, options: EnhanceAllOptions = {}): Promise<Buffer> {
-  const all = checkOptionKeys('enhance', options, [...ENHANCER_KEYS, ...ENHANCE_KEYS]);
-  const engineOptions: Record<string, unknown> = {};
-  const callOptions: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(all)) {
-    if (value === undefined) continue;
-    (ENHANCER_KEYS.includes(key) ? engineOptions : callOptions)[key] = value;
-  }
-  checkEnhanceOptions(callOptions); // before loading weights, so bad options fail fast
-  const enhancer = await sharedEnhancer(engineOptions as EnhancerOptions);
-  return enhancer.enhance(input, callOptions as EnhanceOptions);
+export function enhance(input: Uint8Array, options: EnhanceAllOptions = {}): Promise<Buffer> {
+  return publicCall(async () => {
+    const all = checkOptionKeys('enhance', options, [...ENHANCER_KEYS, ...ENHANCE_KEYS]);
+    const engineOptions: Record<string, unknown> = {};
+    const callOptions: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(all)) {
+      if (value === undefined) continue;
+      (ENHANCER_KEYS.includes(key) ? engineOptions : callOptions)[key] = value;
+    }
+    checkEnhanceOptions(callOptions); // before loading weights, so bad options fail fast
+    return withSharedEnhancer(engineOptions as EnhancerOptions, (enhancer) => enhancer.enhance(input, callOptions as EnhanceOptions));
+  });
+}
+
+/** Loads and validates FLW-Net weights from a path, checkpoint bytes, or loaded weights. */
+export function loadWeights(src: string | Uint8Array | FlwnetWeights): Promise<FlwnetWeights> {
+  return publicCall(() => loadWeightsFrom(src));
+}
+
+/** Writes the weights as safetensors, through a temporary file renamed into place. */
+export function saveSafetensors(weights: FlwnetWeights, file: string): Promise<void> {
+  return publicCall(() => saveSafetensorsTo(weights, file));
 }
 
 /** What the GPU side of this build sees: compiled in or not, devices, driver and runtime versions. */

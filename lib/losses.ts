@@ -9,16 +9,22 @@
  * interleaved pixels { data, width, height, channels } with uint8 samples (value / 255) or float32
  * samples in [0, 1]; channels 3 or 4 (alpha ignored).
  */
-import { DeviceError, FlwnetError, fromNativeError, InvalidInputError } from './errors';
+import { throwIfAborted } from './call-gate';
+import { publicCall } from './call-site';
+import { chooseDevice, withCpuFallback } from './device';
+import { FlwnetError, fromNativeError, InvalidInputError } from './errors';
 import { decodeImage } from './image-io';
-import { loadNative, type NativeLossImage, type NativeLossOptions, type NativeLossReport, type NativeModule } from './native';
-import { checkDevice, checkOptionKeys, isPlainObject, MAX_PIXELS_LIMIT, type DeviceOption } from './options';
+import { loadNative, type NativeLossImage, type NativeLossReport } from './native';
+import { checkDevice, checkOptionKeys, checkSignal, MAX_PIXELS_LIMIT, type DeviceOption } from './options';
+import { checkRawPixels } from './raw-image';
+import { abortReason } from './scheduler';
 
 export interface LossImage {
-  data: Uint8Array | Float32Array;
+  data: Uint8Array | Uint8ClampedArray | Float32Array;
   width: number;
   height: number;
-  channels: 3 | 4;
+  /** 3 or 4; when left out (a canvas ImageData), taken from the data's length. */
+  channels?: 3 | 4;
 }
 
 /** An encoded image (Buffer / Uint8Array) or raw pixels. */
@@ -27,6 +33,8 @@ export type LossInput = Uint8Array | LossImage;
 export interface EvaluateOptions {
   /** 'auto' (a GPU when one is usable, else the CPU), 'cpu', 'cuda' or 'cuda:N'. Default 'auto'. */
   device?: DeviceOption;
+  /** Aborting rejects the call with AbortError at once (the native pass, if started, runs out unseen). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -35,11 +43,11 @@ export interface EvaluateOptions {
  */
 export type Evaluation = NativeLossReport;
 
-const EVALUATE_KEYS = ['device'] as const;
+const EVALUATE_KEYS = ['device', 'signal'] as const;
 
 /** Every loss and metric of `enhanced` against `reference`. */
-export async function evaluate(enhanced: LossInput, reference: LossInput, options?: EvaluateOptions): Promise<Evaluation> {
-  return computeLosses('evaluate', enhanced, reference, options, {});
+export function evaluate(enhanced: LossInput, reference: LossInput, options?: EvaluateOptions): Promise<Evaluation> {
+  return publicCall(() => computeLosses('evaluate', enhanced, reference, options, {}));
 }
 
 type Part = { ssim?: boolean; ciede2000?: boolean };
@@ -47,8 +55,8 @@ const CHEAP: Part = { ssim: false, ciede2000: false };
 const WITH_SSIM: Part = { ssim: true, ciede2000: false };
 
 function single(name: string, pick: (r: Evaluation) => number, parts: Part) {
-  return async (enhanced: LossInput, reference: LossInput, options?: EvaluateOptions): Promise<number> =>
-    pick(await computeLosses(`losses.${name}`, enhanced, reference, options, parts));
+  return (enhanced: LossInput, reference: LossInput, options?: EvaluateOptions): Promise<number> =>
+    publicCall(async () => pick(await computeLosses(`losses.${name}`, enhanced, reference, options, parts)));
 }
 
 /** The training losses one at a time; each resolves to a number. */
@@ -65,14 +73,20 @@ export const losses = {
 export type LabColor = readonly [number, number, number];
 
 /** CIEDE2000 between two CIELAB colours (the formula the image metric uses). */
-export async function ciede2000Lab(a: LabColor, b: LabColor): Promise<number> {
-  const values = [...checkLab(a, 'first'), ...checkLab(b, 'second')];
-  const [difference] = await ciede2000LabPairs(Float64Array.from(values));
-  return difference;
+export function ciede2000Lab(a: LabColor, b: LabColor): Promise<number> {
+  return publicCall(async () => {
+    const values = [...checkLab(a, 'first'), ...checkLab(b, 'second')];
+    const [difference] = await labPairs(Float64Array.from(values));
+    return difference;
+  });
 }
 
 /** CIEDE2000 for each [L1, a1, b1, L2, a2, b2] group of `pairs`. */
-export async function ciede2000LabPairs(pairs: Float64Array): Promise<Float64Array> {
+export function ciede2000LabPairs(pairs: Float64Array): Promise<Float64Array> {
+  return publicCall(() => labPairs(pairs));
+}
+
+async function labPairs(pairs: Float64Array): Promise<Float64Array> {
   if (!(pairs instanceof Float64Array) || pairs.length % 6 !== 0) {
     throw new InvalidInputError('ciede2000LabPairs expects a Float64Array of [L1, a1, b1, L2, a2, b2] groups');
   }
@@ -99,28 +113,33 @@ async function computeLosses(
 ): Promise<Evaluation> {
   const opts = checkOptionKeys(where, options, EVALUATE_KEYS);
   const device = checkDevice(opts.device);
+  const signal = checkSignal(opts.signal);
+  throwIfAborted(signal);
   const native = loadNative();
-  const target = chooseDevice(native, device);
-  const [a, b] = await Promise.all([toLossImage(enhanced, 'enhanced'), toLossImage(reference, 'reference')]);
+  const choice = chooseDevice(native, device);
+  const [a, b] = await untilAborted(Promise.all([toLossImage(enhanced, 'enhanced'), toLossImage(reference, 'reference')]), signal);
   if (a.width !== b.width || a.height !== b.height) {
     throw new InvalidInputError(`image sizes differ: enhanced is ${a.width} x ${a.height}, reference is ${b.width} x ${b.height}`);
   }
-  const run = (settings: NativeLossOptions) => native.evaluateLosses(a, b, { ...settings, ...parts });
-  try {
-    return toEvaluation(await run(target));
-  } catch (err) {
-    const error = fromNativeError(err);
-    // 'auto' picked a GPU that then failed: the CPU gives the same numbers.
-    if (device === 'auto' && target.device === 'cuda' && error instanceof DeviceError) {
-      process.emitWarning(`flwnet: the GPU is not usable (${error.message}); evaluating on the CPU`, 'FlwnetWarning');
-      try {
-        return toEvaluation(await run({ device: 'cpu' }));
-      } catch (cpuErr) {
-        throw fromNativeError(cpuErr);
-      }
-    }
-    throw error;
-  }
+  return withCpuFallback(device, choice, 'evaluating', (target) => {
+    throwIfAborted(signal);
+    const settings = { device: target.kind, deviceIndex: target.index, ...parts };
+    return untilAborted(native.evaluateLosses(a, b, settings).then(toEvaluation), signal);
+  });
+}
+
+/**
+ * `work`, or AbortError as soon as `signal` aborts. The losses hold no engine and their native pass
+ * has no cancel point, so an aborted call returns at once and leaves that pass to finish unseen.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortReason(signal));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 function toEvaluation(r: NativeLossReport): Evaluation {
@@ -137,18 +156,6 @@ function toEvaluation(r: NativeLossReport): Evaluation {
   };
 }
 
-function chooseDevice(native: NativeModule, device: DeviceOption): NativeLossOptions {
-  if (device === 'cpu') return { device: 'cpu' };
-  const devices = native.cudaCompiled ? native.cudaInfo().devices : [];
-  if (device === 'auto') return devices.length > 0 ? { device: 'cuda', deviceIndex: devices[0].index } : { device: 'cpu' };
-  if (!native.cudaCompiled) {
-    throw new DeviceError('this flwnet build has no CUDA support; rebuild with a CUDA toolkit (FLWNET_CUDA=ON npm rebuild)');
-  }
-  const index = device === 'cuda' ? 0 : Number(device.slice(5));
-  if (index >= devices.length) throw new DeviceError(`${device} does not exist: ${devices.length} CUDA device(s) found`);
-  return { device: 'cuda', deviceIndex: index };
-}
-
 async function toLossImage(input: LossInput, which: string): Promise<NativeLossImage> {
   if (input instanceof Uint8Array) {
     try {
@@ -163,24 +170,8 @@ async function toLossImage(input: LossInput, which: string): Promise<NativeLossI
 }
 
 function checkRawLossImage(input: unknown, which: string): NativeLossImage {
-  if (!isPlainObject(input)) {
+  if (typeof input !== 'object' || input === null || ArrayBuffer.isView(input)) {
     throw new InvalidInputError(`${which} image must be an encoded image (Buffer) or raw pixels { data, width, height, channels }`);
   }
-  const { data, width, height, channels } = input as Record<string, unknown>;
-  if (!(data instanceof Uint8Array) && !(data instanceof Float32Array)) {
-    throw new InvalidInputError(`${which} image data must be a Uint8Array or Float32Array`);
-  }
-  for (const [name, value] of [['width', width], ['height', height]] as const) {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 1 << 20) {
-      throw new InvalidInputError(`${which} image ${name} must be an integer in [1, 1048576], got ${String(value)}`);
-    }
-  }
-  if (channels !== 3 && channels !== 4) throw new InvalidInputError(`${which} image channels must be 3 or 4, got ${String(channels)}`);
-  const w = width as number;
-  const h = height as number;
-  if (w * h > MAX_PIXELS_LIMIT) throw new InvalidInputError(`${which} image is ${w} x ${h} pixels, over the limit of ${MAX_PIXELS_LIMIT}`);
-  if (data.length !== w * h * channels) {
-    throw new InvalidInputError(`${which} image data holds ${data.length} samples but ${w} x ${h} x ${channels} = ${w * h * channels} are needed`);
-  }
-  return { data, width: w, height: h, channels };
+  return checkRawPixels(input, { label: `${which} image`, maxPixels: MAX_PIXELS_LIMIT, float: true });
 }

@@ -4,7 +4,7 @@
  * allocated when a request starts), small images packed into batches where the backend prefers it,
  * and AbortSignal support both while queued and while running.
  */
-import { AbortError, fromNativeError } from './errors';
+import { AbortError, ClosedError, fromNativeError } from './errors';
 import type { NativeEngine, NativeGlobalResult, NativeImage } from './native';
 
 export type OutputKind = 'uint8' | 'float32';
@@ -59,14 +59,6 @@ export class Scheduler {
       this.queue.push(job);
       this.pump();
     });
-  }
-
-  /** Rejects every queued (not yet running) request with `error`. */
-  rejectQueued(error: Error): void {
-    for (const job of this.queue.splice(0)) {
-      detach(job);
-      job.reject(error);
-    }
   }
 
   private pump(): void {
@@ -133,9 +125,12 @@ function pixels(image: NativeImage): number {
   return image.width * image.height;
 }
 
-export function abortReason(signal: AbortSignal): AbortError {
+/** The error a call rejects with when its signal aborts: AbortError, or ClosedError for a forced close. */
+export function abortReason(signal: AbortSignal): AbortError | ClosedError {
   const reason: unknown = signal.reason;
   if (reason instanceof AbortError) return reason;
+  // One forced close aborts many calls: each gets its own error.
+  if (reason instanceof ClosedError) return new ClosedError(reason.message);
   const detail = reason instanceof Error ? `: ${reason.message}` : '';
   return new AbortError(`the operation was aborted${detail}`, { cause: reason });
 }
