@@ -6,6 +6,7 @@
  */
 import { EventEmitter, setMaxListeners } from 'node:events';
 import fs from 'node:fs/promises';
+import { publicCall } from './call-site';
 import { fromNativeError, FlwnetError, InvalidInputError, InvalidOptionError } from './errors';
 import { decodeImage, encodeImage, outputFormatFor, type DecodedImage } from './image-io';
 import {
@@ -258,6 +259,10 @@ export class BatchRun extends EventEmitter implements AsyncIterableIterator<Batc
   }
 
   next(): Promise<IteratorResult<BatchResult>> {
+    return publicCall(() => this.nextResult());
+  }
+
+  private nextResult(): Promise<IteratorResult<BatchResult>> {
     this.start(); // may stop the batch at once, when the signal is already aborted
     if (this.stopped !== undefined) {
       return this.stopped === null ? Promise.resolve({ done: true, value: undefined }) : Promise.reject(this.stopped);

@@ -2,8 +2,10 @@
  * Stack traces that point at the caller. Most errors flwnet rejects with are made after an await
  * (in the scheduler, or from a native error), so their own stacks hold only flwnet's frames. Every
  * public async entry runs through `publicCall`, which captures the stack at the call, before any
- * await, and gives a failing call's error that stack (name and message kept).
+ * await, and gives a failing call's FlwnetError that stack (name and message kept). Errors that
+ * are not flwnet's (thrown by a batch's source, say) pass through with their own stacks.
  */
+import { FlwnetError } from './errors';
 
 /** Errors whose stack was already set for one call; another call gets its own copy. */
 const stamped = new WeakSet<object>();
@@ -24,7 +26,7 @@ export function publicCall<T>(work: () => Promise<T>): Promise<T> {
 }
 
 function withCallerStack(err: unknown, siteStack: string | undefined): unknown {
-  if (!(err instanceof Error) || siteStack === undefined) return err;
+  if (!(err instanceof FlwnetError) || siteStack === undefined) return err;
   const frames = siteStack.indexOf('\n');
   if (frames < 0) return err;
   // One error object can reject several calls (a signal's reason, an error thrown by a source):

@@ -54,6 +54,7 @@ export {
   type EvaluateOptions,
   type Evaluation,
   type LabColor,
+  type LabOptions,
   type LossImage,
   type LossInput,
 } from './losses';

@@ -72,26 +72,32 @@ export const losses = {
 
 export type LabColor = readonly [number, number, number];
 
+export interface LabOptions {
+  signal?: AbortSignal;
+}
+
 /** CIEDE2000 between two CIELAB colours (the formula the image metric uses). */
-export function ciede2000Lab(a: LabColor, b: LabColor): Promise<number> {
+export function ciede2000Lab(a: LabColor, b: LabColor, options?: LabOptions): Promise<number> {
   return publicCall(async () => {
     const values = [...checkLab(a, 'first'), ...checkLab(b, 'second')];
-    const [difference] = await labPairs(Float64Array.from(values));
+    const [difference] = await labPairs('ciede2000Lab', Float64Array.from(values), options);
     return difference;
   });
 }
 
 /** CIEDE2000 for each [L1, a1, b1, L2, a2, b2] group of `pairs`. */
-export function ciede2000LabPairs(pairs: Float64Array): Promise<Float64Array> {
-  return publicCall(() => labPairs(pairs));
+export function ciede2000LabPairs(pairs: Float64Array, options?: LabOptions): Promise<Float64Array> {
+  return publicCall(() => labPairs('ciede2000LabPairs', pairs, options));
 }
 
-async function labPairs(pairs: Float64Array): Promise<Float64Array> {
+async function labPairs(where: string, pairs: Float64Array, options: LabOptions | undefined): Promise<Float64Array> {
+  const signal = checkSignal(checkOptionKeys(where, options, ['signal']).signal);
   if (!(pairs instanceof Float64Array) || pairs.length % 6 !== 0) {
     throw new InvalidInputError('ciede2000LabPairs expects a Float64Array of [L1, a1, b1, L2, a2, b2] groups');
   }
+  throwIfAborted(signal);
   try {
-    return await loadNative().ciede2000Lab(pairs);
+    return await untilAborted(loadNative().ciede2000Lab(pairs), signal);
   } catch (err) {
     throw fromNativeError(err);
   }

@@ -135,6 +135,8 @@ sharedTest('inspect(), evaluate() and losses.* take a signal', async (t) => {
   t.true(aborted.error instanceof AbortError, String(aborted.error ?? 'resolved'));
   t.true(aborted.at - abortedAt < 100, `rejected ${(aborted.at - abortedAt).toFixed(0)} ms after abort`);
   t.true(Number.isFinite(await losses.total(small, small, { device: 'cpu', signal: new AbortController().signal })));
+  await t.throwsAsync(flwnet.ciede2000Lab([50, 1, 2], [40, 3, 4], { signal: AbortSignal.abort() }), { instanceOf: AbortError });
+  t.true((await flwnet.ciede2000Lab([50, 1, 2], [40, 3, 4], { signal: new AbortController().signal })) > 0);
 });
 
 test('new Enhancer() is refused with a typed error naming Enhancer.create', (t) => {
@@ -185,6 +187,16 @@ sharedTest("a rejected call's stack points at the caller", async (t) => {
     t.regex(err.stack, caller, `call ${i}: ${err.stack}`);
     t.true(err.stack.startsWith(`${err.name}: ${err.message}`), `call ${i} keeps its message`);
   }
+  const batchError = await t.throwsAsync(async () => {
+    for await (const result of enhancer.enhanceMany([a], { signal: AbortSignal.abort() })) t.fail(String(result));
+  }, { instanceOf: AbortError });
+  t.regex(batchError.stack, caller);
+  const sourceError = new Error('the source broke');
+  const thrown = await t.throwsAsync(async () => {
+    // eslint-disable-next-line require-yield
+    for await (const result of enhancer.enhanceMany((function* broken() { throw sourceError; })())) t.fail(String(result));
+  });
+  t.is(thrown, sourceError, "the source's own error passes through untouched");
   const gone = enhancer.enhanceRaw(darkImage(1500, 1000));
   const queued = enhancer.enhanceRaw(darkImage(1500, 1000));
   await enhancer.close({ force: true });
