@@ -93,6 +93,8 @@ export interface BatchEngine {
   maxPixels: number;
   /** Images the engine works on at once (parallel requests x batch size); the default window is derived from it. */
   nativeSlots: number;
+  /** Throws (ClosedError) once the engine no longer accepts calls, so later items are not decoded for nothing. */
+  assertOpen(): void;
   infer(image: DecodedImage, exposure: number, signal: AbortSignal): Promise<Uint8Array>;
 }
 
@@ -343,6 +345,7 @@ export class BatchRun extends EventEmitter implements AsyncIterableIterator<Batc
     try {
       const item = normaliseItem(value);
       origin = { index, ...(item.id === undefined ? {} : { id: item.id }), ...(item.path === undefined ? {} : { path: item.path }) };
+      this.engine.assertOpen();
       const decoded = await decodeImage(await this.readBytes(item), this.engine.maxPixels);
       const format = outputFormatFor(decoded.format, item.format ?? this.settings.format);
       const pixels = await this.engine.infer(decoded, this.settings.exposure, this.controller.signal);

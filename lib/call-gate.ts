@@ -52,7 +52,7 @@ export class CallGate {
       link.dispose();
       this.active -= 1;
       // Woken a turn later, so close() resolves after the callers have seen their calls settle.
-      if (this.active === 0) setImmediate(() => this.wakeIdle());
+      if (this.active === 0 && this.idleWaiters.length > 0) setImmediate(() => this.wakeIdle());
     });
   }
 

@@ -203,6 +203,7 @@ export class Enhancer {
     const engine = {
       maxPixels: this.maxPixels,
       nativeSlots: Math.max(1, this.engine.maxConcurrentRequests) * Math.max(1, this.engine.preferredBatch),
+      assertOpen: () => this.gate.assertOpen(),
       infer: (image: RawImage, exposure: number, signal: AbortSignal) =>
         this.gate.run(signal, async (callSignal) => (await this.scheduler.run(image, exposure, 'uint8', callSignal)).data as Uint8Array),
     };

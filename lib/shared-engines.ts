@@ -33,7 +33,7 @@ const engines = new Map<string, SharedEngine>();
 /** Runs `use` on the shared engine for `options`, opening it on first use. */
 export async function withSharedEnhancer<T>(options: EnhancerOptions, use: (enhancer: Enhancer) => Promise<T>): Promise<T> {
   const key = engineKey(options);
-  if (key === undefined) return use(await Enhancer.create(options)); // throws the weights error
+  if (key === undefined) return useOnce(options, use); // no weights: Enhancer.create says why
   let entry = engines.get(key);
   if (!entry) {
     const created: SharedEngine = { key, enhancer: Enhancer.create(options), users: 0 };
@@ -53,6 +53,15 @@ export async function withSharedEnhancer<T>(options: EnhancerOptions, use: (enha
       engines.set(key, entry);
     }
     closeIdleEngines();
+  }
+}
+
+async function useOnce<T>(options: EnhancerOptions, use: (enhancer: Enhancer) => Promise<T>): Promise<T> {
+  const enhancer = await Enhancer.create(options);
+  try {
+    return await use(enhancer);
+  } finally {
+    await enhancer.close();
   }
 }
 
