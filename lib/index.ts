@@ -61,7 +61,6 @@ export {
 
 export type EnhanceAllOptions = EnhanceOptions & EnhancerOptions;
 
-
 /**
  * Enhances one encoded image and returns it encoded (same format as the input unless `format`).
  * Engines are created on first use and shared between calls with the same engine options.
