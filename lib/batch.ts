@@ -236,6 +236,9 @@ export class BatchRun extends EventEmitter implements AsyncIterableIterator<Batc
     private readonly settings: BatchSettings,
   ) {
     super();
+    if (typeof engine?.infer !== 'function' || !isPlainObject(settings)) {
+      throw new InvalidOptionError('new BatchRun() is not supported: start a batch with enhancer.enhanceMany(source, options)');
+    }
     // Every item in flight listens on the internal signal (inference, file reads): a wide window
     // is expected to exceed Node's default of 10 listeners, and that is no leak.
     setMaxListeners(2 * settings.concurrency + 10, this.controller.signal);

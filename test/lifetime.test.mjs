@@ -139,10 +139,11 @@ sharedTest('inspect(), evaluate() and losses.* take a signal', async (t) => {
   t.true((await flwnet.ciede2000Lab([50, 1, 2], [40, 3, 4], { signal: new AbortController().signal })) > 0);
 });
 
-test('new Enhancer() is refused with a typed error naming Enhancer.create', (t) => {
+test('new Enhancer() and new BatchRun() are refused with a typed error naming the factory', (t) => {
   const err = t.throws(() => new Enhancer(), { instanceOf: InvalidOptionError });
   t.regex(err.message, /Enhancer\.create/);
   t.is(err.code, 'ERR_FLWNET_INVALID_OPTION');
+  t.throws(() => new flwnet.BatchRun([]), { instanceOf: InvalidOptionError, message: /enhanceMany/ });
 });
 
 sharedTest('enhanceRaw and evaluate take canvas ImageData (Uint8ClampedArray, no channels)', async (t) => {
