@@ -18,7 +18,8 @@ export type FlwnetErrorCode =
   | 'ERR_FLWNET_UNAUTHORIZED'
   | 'ERR_FLWNET_NOT_FOUND'
   | 'ERR_FLWNET_NOT_READY'
-  | 'ERR_FLWNET_QUEUE';
+  | 'ERR_FLWNET_QUEUE'
+  | 'ERR_FLWNET_IO';
 
 /**
  * Every code's HTTP status and whether trying the same request again later can succeed: the one
@@ -43,6 +44,7 @@ export const ERROR_TABLE: Readonly<Record<FlwnetErrorCode, { status: number; ret
   ERR_FLWNET_NOT_FOUND: { status: 404, retryable: false },
   ERR_FLWNET_NOT_READY: { status: 503, retryable: true },
   ERR_FLWNET_QUEUE: { status: 503, retryable: true },
+  ERR_FLWNET_IO: { status: 500, retryable: true },
 };
 
 /** The HTTP status for an error: its code's, or 500 for anything that is not a FlwnetError. */
@@ -129,6 +131,13 @@ export class BusyError extends FlwnetError {
 export class TimeoutError extends FlwnetError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_FLWNET_TIMEOUT', message, options);
+  }
+}
+
+/** Reading or writing a file failed (shared storage away, disk full): may pass, so retryable. */
+export class IoError extends FlwnetError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_FLWNET_IO', message, options);
   }
 }
 

@@ -21,6 +21,7 @@ Options:
   --lock-duration <ms>     a dead worker's jobs are taken over after this (default 30000)
   --stalled-interval <ms>  how often to look for jobs of dead workers (default 30000)
   --max-stalled <n>        times a job may lose its worker before it fails (default 2)
+  --shutdown-timeout <ms>  how long SIGTERM waits for jobs in progress (default 30000)
   --verbose                a line per finished job on stderr
   -h, --help               show this help
 
@@ -39,6 +40,7 @@ const OPTIONS = {
   'lock-duration': { type: 'string' },
   'stalled-interval': { type: 'string' },
   'max-stalled': { type: 'string' },
+  'shutdown-timeout': { type: 'string' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -66,6 +68,7 @@ export async function runWorker(argv: string[]): Promise<number> {
     lockDurationMs: integer('lock-duration', values['lock-duration'], 100, 86_400_000),
     stalledIntervalMs: integer('stalled-interval', values['stalled-interval'], 100, 86_400_000),
     maxStalledCount: integer('max-stalled', values['max-stalled'], 0, 1000),
+    closeTimeoutMs: integer('shutdown-timeout', values['shutdown-timeout'], 0, 86_400_000),
     onJob: values.verbose
       ? (e) => process.stderr.write(`flwnet: job ${e.id} ${e.ok ? `wrote ${e.output}` : `failed: ${e.error}`}\n`)
       : undefined,
@@ -79,5 +82,8 @@ export async function runWorker(argv: string[]): Promise<number> {
   const signal = await stop;
   process.stderr.write(`flwnet: ${signal}: finishing jobs in progress\n`);
   await worker.close();
+  // A Redis client still retrying an unreachable server would keep the process alive: the exit
+  // code is set by then, so leave shortly even if it does.
+  setTimeout(() => process.exit(0), 1000).unref();
   return 0;
 }

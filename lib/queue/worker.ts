@@ -10,7 +10,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Enhancer, ENHANCER_KEYS, type EnhancerOptions } from '../enhancer';
-import { FlwnetError, fromNativeError, InvalidInputError, InvalidOptionError, isRetryable } from '../errors';
+import { FlwnetError, fromNativeError, InvalidInputError, InvalidOptionError, IoError, isRetryable } from '../errors';
 import { checkJobData, checkQueueName, encodeFailure, JOB_NAME, redisConnection, type EnhanceJobData, type EnhanceJobResult } from './jobs';
 
 export interface WorkerOptions extends EnhancerOptions {
@@ -26,6 +26,8 @@ export interface WorkerOptions extends EnhancerOptions {
   stalledIntervalMs?: number;
   /** How many times a job may stall (its worker died) before it is failed (default 2). */
   maxStalledCount?: number;
+  /** How long close() waits for jobs in progress before giving them up to other workers (default 30,000 ms). */
+  closeTimeoutMs?: number;
   /** Serve with this engine instead of creating one (it is not closed by close()). */
   enhancer?: Enhancer;
   /** Called after each job, successful or not (for logs). */
@@ -44,7 +46,7 @@ export interface FlwnetWorker {
 const identity = `${os.hostname()}:${process.pid}`;
 
 export async function startWorker(options: WorkerOptions): Promise<FlwnetWorker> {
-  const { redis, queue, concurrency, lockDurationMs, stalledIntervalMs, maxStalledCount, enhancer: given, onJob, ...engineOptions } = options;
+  const { redis, queue, concurrency, lockDurationMs, stalledIntervalMs, maxStalledCount, closeTimeoutMs, enhancer: given, onJob, ...engineOptions } = options;
   const connection = redisConnection(redis);
   const name = checkQueueName(queue);
   const limit = (label: string, value: number | undefined, fallback: number, min: number) => {
@@ -58,6 +60,7 @@ export async function startWorker(options: WorkerOptions): Promise<FlwnetWorker>
     stalledInterval: limit('stalledIntervalMs', stalledIntervalMs, 30_000, 100),
     maxStalledCount: limit('maxStalledCount', maxStalledCount, 2, 0),
   };
+  const closeTimeout = limit('closeTimeoutMs', closeTimeoutMs, 30_000, 0);
   for (const key of Object.keys(engineOptions)) {
     if (!ENHANCER_KEYS.includes(key)) throw new InvalidOptionError(`startWorker: unknown option "${key}"`);
   }
@@ -80,7 +83,13 @@ export async function startWorker(options: WorkerOptions): Promise<FlwnetWorker>
     ready: worker.waitUntilReady().then(() => undefined),
     close() {
       closing ??= (async () => {
-        await worker.close();
+        // Bounded: with Redis unreachable a graceful close could wait forever. Jobs given up
+        // here keep their lock until it expires, then another worker takes them over.
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), closeTimeout)));
+        const outcome = await Promise.race([worker.close().then(() => 'closed' as const), late]);
+        clearTimeout(timer);
+        if (outcome === 'late') await worker.disconnect().catch(() => undefined);
         if (!given) await enhancer.close();
       })();
       return closing;
@@ -102,9 +111,7 @@ async function processJob(enhancer: Enhancer, job: Job<EnhanceJobData, EnhanceJo
     const input = data.inline !== undefined ? Buffer.from(data.inline, 'base64') : await readInput(data.input as string);
     const output = await enhancer.enhance(input, { exposure: data.exposure, format: data.format, quality: data.quality });
     const { width, height } = await imageSize(input);
-    await fs.mkdir(path.dirname(data.output), { recursive: true });
-    if (job.attemptsStarted > 1) await removeStaleTemps(data.output, String(job.id));
-    await writeAtomically(data.output, output, String(job.id));
+    await writeOutput(data.output, output, String(job.id), job.attemptsStarted > 1);
     return { output: data.output, status: 'written', width, height, seconds: (performance.now() - started) / 1000, worker: identity };
   } catch (err) {
     const typed = err instanceof FlwnetError ? err : fromNativeError(err);
@@ -122,13 +129,23 @@ async function readInput(file: string): Promise<Buffer> {
     if (e.code === 'ENOENT' || e.code === 'EISDIR' || e.code === 'EACCES') {
       throw new InvalidInputError(`cannot read ${file}: ${e.message}`, { cause: err });
     }
-    throw err; // an I/O error of the shared storage may pass: retried
+    throw new IoError(`cannot read ${file}: ${e.message}`, { cause: err }); // storage errors may pass: retried
   }
 }
 
 async function imageSize(input: Buffer): Promise<{ width: number; height: number }> {
   const meta = await sharp(input).metadata();
   return { width: meta.width ?? 0, height: meta.height ?? 0 };
+}
+
+async function writeOutput(file: string, data: Uint8Array, jobId: string, retried: boolean): Promise<void> {
+  try {
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    if (retried) await removeStaleTemps(file, jobId);
+    await writeAtomically(file, data, jobId);
+  } catch (err) {
+    throw new IoError(`cannot write ${file}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 function tempPrefix(file: string): string {
