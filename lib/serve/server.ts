@@ -76,7 +76,11 @@ export async function createService(options: ServeOptions = {}, serverFactory?: 
   const engineOptions: Record<string, unknown> = {};
   const routeOptions: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(rest)) {
-    if (value !== undefined) (ENHANCER_KEYS.includes(key) ? engineOptions : routeOptions)[key] = value;
+    if (value === undefined) continue;
+    // maxPixels is both: the service's limit (413) and, for an engine made here, the engine's.
+    if (key === 'maxPixels') routeOptions[key] = value;
+    if (ENHANCER_KEYS.includes(key) && !(key === 'maxPixels' && given)) engineOptions[key] = value;
+    else routeOptions[key] = value;
   }
   if (shutdownTimeoutMs !== undefined && (!Number.isInteger(shutdownTimeoutMs) || shutdownTimeoutMs < 0)) {
     throw new InvalidOptionError(`shutdownTimeoutMs must be an integer >= 0, got ${String(shutdownTimeoutMs)}`);
