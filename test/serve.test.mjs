@@ -246,3 +246,16 @@ test('the error table gives every code a status and retryability', (t) => {
   t.true(ERROR_TABLE.ERR_FLWNET_BUSY.retryable);
   t.false(ERROR_TABLE.ERR_FLWNET_INVALID_INPUT.retryable);
 });
+
+test('--max-body sizes and Redis URLs are parsed strictly', (t) => {
+  const { parseByteSize } = require('../dist/cli/serve.js');
+  const { redisConnection } = require('../dist/queue/index.js');
+  t.is(parseByteSize('max-body', '64m'), 64 * 2 ** 20);
+  t.is(parseByteSize('max-body', '1g'), 2 ** 30);
+  t.is(parseByteSize('max-body', '512k'), 512 * 1024);
+  t.is(parseByteSize('max-body', '1000'), 1000);
+  for (const bad of ['', '12x', '-5', '1.5m']) t.throws(() => parseByteSize('max-body', bad), { code: 'ERR_FLWNET_INVALID_OPTION' });
+  const c = redisConnection('redis://user:p%40ss@127.0.0.1:6390/3');
+  t.like(c, { host: '127.0.0.1', port: 6390, db: 3, username: 'user', password: 'p@ss', maxRetriesPerRequest: null });
+  for (const bad of ['127.0.0.1:6379', 'http://x', 'redis://h/abc']) t.throws(() => redisConnection(bad), { code: 'ERR_FLWNET_INVALID_OPTION' });
+});

@@ -38,7 +38,7 @@ export function createMetrics(options: { defaultMetrics?: boolean; prefix?: stri
     megapixels: new Counter({ name: `${prefix}megapixels_processed_total`, help: 'Input megapixels processed successfully, by route', labelNames: ['route'], registers }),
     cancelled: new Counter({
       name: `${prefix}requests_cancelled_total`,
-      help: 'Requests whose work was cancelled, by reason (disconnect, timeout, shutdown)',
+      help: 'Requests whose work was cancelled, by reason (disconnect: the client went away or its connection was cut at shutdown; timeout)',
       labelNames: ['reason'],
       registers,
     }),
