@@ -10,7 +10,54 @@ export type FlwnetErrorCode =
   | 'ERR_FLWNET_OUT_OF_MEMORY'
   | 'ERR_FLWNET_ABORTED'
   | 'ERR_FLWNET_CLOSED'
-  | 'ERR_FLWNET_INTERNAL';
+  | 'ERR_FLWNET_INTERNAL'
+  | 'ERR_FLWNET_TOO_LARGE'
+  | 'ERR_FLWNET_UNSUPPORTED_MEDIA_TYPE'
+  | 'ERR_FLWNET_BUSY'
+  | 'ERR_FLWNET_TIMEOUT'
+  | 'ERR_FLWNET_UNAUTHORIZED'
+  | 'ERR_FLWNET_NOT_FOUND'
+  | 'ERR_FLWNET_NOT_READY'
+  | 'ERR_FLWNET_QUEUE'
+  | 'ERR_FLWNET_IO';
+
+/**
+ * Every code's HTTP status and whether trying the same request again later can succeed: the one
+ * table the HTTP service (status of the JSON error reply) and the queue workers (retry the job or
+ * fail it at once) both read. `retryable` is about the same input: an unreadable image stays
+ * unreadable, a full queue or a busy device does not stay full.
+ */
+export const ERROR_TABLE: Readonly<Record<FlwnetErrorCode, { status: number; retryable: boolean }>> = {
+  ERR_FLWNET_INVALID_INPUT: { status: 415, retryable: false },
+  ERR_FLWNET_INVALID_OPTION: { status: 400, retryable: false },
+  ERR_FLWNET_WEIGHTS: { status: 500, retryable: false },
+  ERR_FLWNET_DEVICE: { status: 503, retryable: true },
+  ERR_FLWNET_OUT_OF_MEMORY: { status: 503, retryable: true },
+  ERR_FLWNET_ABORTED: { status: 499, retryable: true },
+  ERR_FLWNET_CLOSED: { status: 503, retryable: true },
+  ERR_FLWNET_INTERNAL: { status: 500, retryable: false },
+  ERR_FLWNET_TOO_LARGE: { status: 413, retryable: false },
+  ERR_FLWNET_UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false },
+  ERR_FLWNET_BUSY: { status: 503, retryable: true },
+  ERR_FLWNET_TIMEOUT: { status: 504, retryable: true },
+  ERR_FLWNET_UNAUTHORIZED: { status: 401, retryable: false },
+  ERR_FLWNET_NOT_FOUND: { status: 404, retryable: false },
+  ERR_FLWNET_NOT_READY: { status: 503, retryable: true },
+  ERR_FLWNET_QUEUE: { status: 503, retryable: true },
+  ERR_FLWNET_IO: { status: 500, retryable: true },
+};
+
+/** The HTTP status for an error: its code's, or 500 for anything that is not a FlwnetError. */
+export function httpStatusOf(err: unknown): number {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && code in ERROR_TABLE ? ERROR_TABLE[code as FlwnetErrorCode].status : 500;
+}
+
+/** Whether the same work may succeed when tried again (false for errors that are not FlwnetErrors). */
+export function isRetryable(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && code in ERROR_TABLE ? ERROR_TABLE[code as FlwnetErrorCode].retryable : false;
+}
 
 export class FlwnetError extends Error {
   readonly code: FlwnetErrorCode;
@@ -60,6 +107,37 @@ export class AbortError extends FlwnetError {
 export class ClosedError extends FlwnetError {
   constructor(message = 'the enhancer is closed') {
     super('ERR_FLWNET_CLOSED', message);
+  }
+}
+
+/** An input is over a size limit: the request body, or the image's pixel count. */
+export class TooLargeError extends FlwnetError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_FLWNET_TOO_LARGE', message, options);
+  }
+}
+
+/** The service cannot take more work now (its queue is full); try again after a while. */
+export class BusyError extends FlwnetError {
+  /** Seconds after which a retry is worthwhile. */
+  readonly retryAfter: number;
+  constructor(message: string, retryAfter = 1) {
+    super('ERR_FLWNET_BUSY', message);
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** The work took longer than its time limit and was cancelled. */
+export class TimeoutError extends FlwnetError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_FLWNET_TIMEOUT', message, options);
+  }
+}
+
+/** Reading or writing a file failed (shared storage away, disk full): may pass, so retryable. */
+export class IoError extends FlwnetError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_FLWNET_IO', message, options);
   }
 }
 

@@ -45,6 +45,9 @@ Options:
   --skip-existing         leave inputs whose output already exists (resume a run)
   --dry-run               list what would be written, write nothing
   --json                  print a JSON summary on stdout
+  --queue <redis-url>     send the images to queue workers ("flwnet worker") instead of
+                          enhancing here; paths must be on storage the workers see
+  --queue-name <name>     queue name (default flwnet)
   -h, --help              show this help
 
 Exit status: 0 when every image was enhanced, 1 when any failed, 2 for usage errors,
@@ -65,6 +68,8 @@ const OPTIONS = {
   'skip-existing': { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   json: { type: 'boolean' },
+  queue: { type: 'string' },
+  'queue-name': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -118,7 +123,9 @@ export async function runEnhance(argv: string[]): Promise<number> {
     const planned: Outcome[] = pending.map((job) => ({ input: job.input, output: job.output, status: 'planned' }));
     return report([...planned, ...skippedOutcomes, ...missing], emptyTotals(), values);
   }
-  const totals = pending.length > 0 ? await enhanceJobs(pending, settings, values) : emptyTotals();
+  const totals = pending.length === 0 ? emptyTotals() : values.queue
+    ? await (await import('./queue-submit')).enhanceJobsOnQueue(pending, { ...settings, redis: values.queue, queue: values['queue-name'], skipExisting: values['skip-existing'] === true })
+    : await enhanceJobs(pending, settings, values);
   return report([...totals.outcomes, ...skippedOutcomes, ...missing], totals, values);
 }
 

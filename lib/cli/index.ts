@@ -12,6 +12,9 @@ Usage:
   flwnet convert <input> <output.safetensors>    convert weights between .pth and .safetensors
   flwnet eval --enhanced <dir> --reference <dir> losses and metrics of enhanced images
   flwnet eval --low <dir> --reference <dir>      enhance low-light images, then evaluate them
+  flwnet enhance <inputs...> -o <dir> --queue redis://HOST:PORT   send a batch to queue workers
+  flwnet serve [--port 8080] [options]           serve enhancement over HTTP (see: flwnet serve --help)
+  flwnet worker --redis redis://HOST:PORT        take enhancement jobs from a Redis queue
   flwnet --version | --help
 
 Weights: pass --weights <file> or set FLWNET_WEIGHTS to the published checkpoint
@@ -22,6 +25,9 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   enhance: runEnhance,
   convert: runConvert,
   eval: runEval,
+  // Loaded on demand: the HTTP and queue stacks are not needed by the other commands.
+  serve: async (argv) => (await import('./serve')).runServe(argv),
+  worker: async (argv) => (await import('./worker')).runWorker(argv),
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,234 @@
+// Queue workers on a real Redis (own instance, free loopback port): workers are child processes
+// (`flwnet worker`), outputs are byte-compared with a local Enhancer, and the faults are real: a
+// worker SIGKILLed mid-job, Redis killed and restarted mid-batch, a poison image, unwritable outputs.
+import test from 'ava';
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { haveShared, haveWeights, packageRoot, sharedDir, weightsPath } from './helpers/shared.mjs';
+import { redisTest, startRedis } from './helpers/redis.mjs';
+
+const require = createRequire(import.meta.url);
+const { Enhancer } = require('../dist/index.js');
+const { submitBatch } = require('../dist/queue/index.js');
+const { Queue } = require('bullmq');
+
+const cli = path.join(packageRoot, 'bin', 'flwnet.js');
+const ready = haveShared && haveWeights;
+const queueTest = (title, fn) =>
+  ready ? redisTest(title, fn) : test.skip(`${title} — skipped: reference material not found at ${sharedDir}`, () => {});
+
+let redis;
+let inputs = [];
+let expected = new Map(); // input path -> expected output bytes
+let work;
+const children = new Set();
+
+test.before(async () => {
+  if (!ready) return;
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'flwnet-queue-'));
+  fs.mkdirSync(path.join(work, 'in'));
+  const photos = fs.readdirSync(path.join(sharedDir, 'images', 'lowlight')).filter((n) => n.endsWith('.jpg')).sort();
+  // Real photos, downscaled so the batch fits the time of a test on two busy cores.
+  for (const name of photos) {
+    const file = path.join(work, 'in', name);
+    await sharp(path.join(sharedDir, 'images', 'lowlight', name)).resize(240).jpeg({ quality: 92 }).toFile(file);
+    inputs.push(file);
+  }
+  const enhancer = await Enhancer.create({ weights: weightsPath, device: 'cpu', threads: 1 });
+  for (const file of inputs) expected.set(file, await enhancer.enhance(fs.readFileSync(file)));
+  await enhancer.close();
+});
+
+test.after.always(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  await redis?.close();
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
+
+async function ensureRedis() {
+  redis ??= await startRedis({ persistent: true });
+  return redis;
+}
+
+/** Starts `flwnet worker` and resolves once it says it is ready. */
+function startWorker(url, queue, extra = []) {
+  const child = spawn(process.execPath, [
+    cli, 'worker', '--redis', url, '--queue', queue, '--device', 'cpu', '--threads', '1', '--weights', weightsPath,
+    '--lock-duration', '1500', '--stalled-interval', '500', '--shutdown-timeout', '5000', ...extra,
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  let output = '';
+  const readyPromise = new Promise((resolve, reject) => {
+    const onData = (d) => {
+      output += d;
+      if (output.includes('worker ready')) resolve(child);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (d) => (output += d));
+    child.once('exit', (code) => reject(new Error(`worker exited (${code}) before ready: ${output}`)));
+  });
+  child.log = () => output;
+  return readyPromise;
+}
+
+async function stopWorker(child) {
+  if (child.exitCode !== null || child.signalCode) return child.exitCode;
+  const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  return exited;
+}
+
+function jobsFor(dir, copies = 1) {
+  const items = [];
+  for (let c = 0; c < copies; c++) {
+    for (const input of inputs) items.push({ input, output: path.join(dir, `${c}-${path.basename(input)}`) });
+  }
+  return items;
+}
+
+async function collect(batch) {
+  const results = [];
+  for await (const r of batch.results()) results.push(r);
+  await batch.close();
+  return results.sort((a, b) => a.index - b.index);
+}
+
+function checkOutputs(t, items) {
+  for (const { input, output } of items) {
+    t.true(Buffer.from(expected.get(input)).equals(fs.readFileSync(output)), `${output} differs from the local result`);
+  }
+  for (const dir of new Set(items.map((i) => path.dirname(i.output)))) {
+    const leftovers = fs.readdirSync(dir).filter((n) => n.endsWith('.partial'));
+    t.deepEqual(leftovers, [], `partial files left in ${dir}`);
+  }
+}
+
+let queueCount = 0;
+const newQueue = () => `t${process.pid}q${queueCount++}`;
+
+queueTest('two workers finish a batch with outputs identical to local enhance; resubmission writes nothing', async (t) => {
+  const { url } = await ensureRedis();
+  const queue = newQueue();
+  const workers = await Promise.all([startWorker(url, queue), startWorker(url, queue)]);
+  const out = path.join(work, 'two-workers');
+  const items = jobsFor(out, 2);
+  const results = await collect(await submitBatch(items, { redis: url, queue, pollIntervalMs: 50 }));
+  t.is(results.length, items.length);
+  t.true(results.every((r) => r.ok && r.status === 'written'), JSON.stringify(results.filter((r) => !r.ok)));
+  t.is(new Set(results.map((r) => r.worker)).size, 2, 'both workers took jobs');
+  checkOutputs(t, items);
+
+  const mtimes = items.map((i) => fs.statSync(i.output).mtimeMs);
+  const again = await collect(await submitBatch(items, { redis: url, queue, skipExisting: true, pollIntervalMs: 50 }));
+  t.true(again.every((r) => r.ok && r.status === 'exists'));
+  t.deepEqual(items.map((i) => fs.statSync(i.output).mtimeMs), mtimes, 'no output was rewritten');
+  t.deepEqual(await Promise.all(workers.map(stopWorker)), [0, 0], 'SIGTERM: workers exit 0');
+});
+
+queueTest('a poison image fails at once with its error, an unwritable output is retried a bounded number of times, the batch goes on', async (t) => {
+  const { url } = await ensureRedis();
+  const queue = newQueue();
+  const worker = await startWorker(url, queue, ['--concurrency', '2']);
+  const out = path.join(work, 'poison');
+  const poison = path.join(work, 'poison.jpg');
+  fs.writeFileSync(poison, Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(500, 7)]));
+  fs.mkdirSync(out, { recursive: true });
+  fs.writeFileSync(path.join(out, 'blocked'), 'a file where a directory should be');
+  const good = jobsFor(out);
+  const items = [...good, { input: poison, output: path.join(out, 'poison.jpg') }, { input: inputs[0], output: path.join(out, 'blocked', 'x.jpg') }];
+  const results = await collect(await submitBatch(items, { redis: url, queue, attempts: 3, backoffMs: 50, pollIntervalMs: 50 }));
+  t.true(results.slice(0, good.length).every((r) => r.ok));
+  checkOutputs(t, good);
+  const poisoned = results[good.length];
+  t.false(poisoned.ok);
+  t.is(poisoned.error.code, 'ERR_FLWNET_INVALID_INPUT');
+  t.is(poisoned.attempts, 1, 'a bad image is not retried');
+  t.false(fs.existsSync(path.join(out, 'poison.jpg')));
+  const blocked = results[good.length + 1];
+  t.false(blocked.ok);
+  t.is(blocked.error.code, 'ERR_FLWNET_IO');
+  t.is(blocked.attempts, 3, 'a storage error is retried, up to the attempts');
+  t.is(await stopWorker(worker), 0);
+});
+
+queueTest('flwnet enhance --queue: progress, summary, and exit 1 when an image failed', async (t) => {
+  const { url } = await ensureRedis();
+  const queue = newQueue();
+  const worker = await startWorker(url, queue);
+  const dir = path.join(work, 'cli-in');
+  fs.mkdirSync(dir, { recursive: true });
+  for (const input of inputs) fs.copyFileSync(input, path.join(dir, path.basename(input)));
+  const run = (args) =>
+    promisify(execFile)(process.execPath, [cli, 'enhance', dir, ...args], { maxBuffer: 1 << 24 }).then(
+      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+      (err) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
+    );
+  const out = path.join(work, 'cli-out');
+  const ok = await run(['-o', out, '--queue', url, '--queue-name', queue, '--json']);
+  t.is(ok.code, 0, ok.stderr);
+  const summary = JSON.parse(ok.stdout);
+  t.is(summary.written, inputs.length);
+  checkOutputs(t, inputs.map((input) => ({ input, output: path.join(out, path.basename(input)) })));
+  const resumed = await run(['-o', out, '--queue', url, '--queue-name', queue, '--skip-existing']);
+  t.is(resumed.code, 0);
+  t.regex(resumed.stderr, new RegExp(`${inputs.length} skipped`));
+
+  fs.writeFileSync(path.join(dir, 'zz-poison.jpg'), 'not an image');
+  const failed = await run(['-o', path.join(work, 'cli-out2'), '--queue', url, '--queue-name', queue]);
+  t.is(failed.code, 1);
+  t.regex(failed.stderr, /1 failed/);
+  t.regex(failed.stderr, /zz-poison\.jpg/);
+  t.is(await stopWorker(worker), 0);
+});
+
+queueTest('a worker SIGKILLed mid-job: its job is taken over by another worker and the batch completes', async (t) => {
+  const { url } = await ensureRedis();
+  const queue = newQueue();
+  const doomed = await startWorker(url, queue, ['--concurrency', '1']);
+  const out = path.join(work, 'sigkill');
+  const items = jobsFor(out, 2);
+  const batch = await submitBatch(items, { redis: url, queue, pollIntervalMs: 50 });
+  const observer = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: null } });
+  const deadline = Date.now() + 60_000;
+  while ((await observer.getActiveCount()) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.true((await observer.getActiveCount()) > 0, 'the worker had a job in progress');
+  doomed.kill('SIGKILL');
+  const rescuer = await startWorker(url, queue);
+  const results = await collect(batch);
+  await observer.close();
+  t.true(results.every((r) => r.ok), JSON.stringify(results.filter((r) => !r.ok)));
+  checkOutputs(t, items);
+  t.is(await stopWorker(rescuer), 0);
+});
+
+queueTest('Redis killed and restarted mid-batch: workers and producer reconnect and the batch finishes', async (t) => {
+  const server = await ensureRedis();
+  const queue = newQueue();
+  const workers = await Promise.all([startWorker(server.url, queue), startWorker(server.url, queue)]);
+  const out = path.join(work, 'restart');
+  const items = jobsFor(out, 4);
+  let writtenBeforeRestart = -1;
+  const batch = await submitBatch(items, { redis: server.url, queue, pollIntervalMs: 50 });
+  const results = [];
+  for await (const r of batch.results()) {
+    results.push(r);
+    if (results.length === 2) {
+      await server.stop(true); // SIGKILL: the append-only file (fsync always) keeps the queue
+      writtenBeforeRestart = items.filter((i) => fs.existsSync(i.output)).length;
+      await new Promise((r) => setTimeout(r, 1500));
+      await server.start();
+    }
+  }
+  await batch.close();
+  t.true(writtenBeforeRestart >= 0 && writtenBeforeRestart < items.length, `${writtenBeforeRestart} of ${items.length} done before the restart`);
+  t.is(results.length, items.length);
+  t.true(results.every((r) => r.ok), JSON.stringify(results.filter((r) => !r.ok)));
+  checkOutputs(t, items);
+  t.deepEqual(await Promise.all(workers.map(stopWorker)), [0, 0]);
+});
