@@ -3,14 +3,18 @@
  */
 import { enhanceMany, type BatchRun, type BatchSource, type EnhanceManyOptions } from './batch';
 import { ClosedError, DeviceError, fromNativeError, InvalidInputError, InvalidOptionError, WeightsError } from './errors';
-import { decodeImage, encodeImage, outputFormatFor, type RawImage } from './image-io';
+import { enhanceEncoded } from './enhance-image';
+import { checkQualityApplies } from './formats';
+import { decodeImage, type RawImage } from './image-io';
 import { loadNative, type NativeEngine, type NativeImage, type NativeModule } from './native';
 import {
   checkBackend,
+  checkBackground,
   checkDevice,
   checkExposure,
   checkFormat,
   checkInteger,
+  checkMetadata,
   checkOptionKeys,
   checkPrecision,
   checkSignal,
@@ -19,6 +23,7 @@ import {
   MAX_PIXELS_LIMIT,
   type BackendOption,
   type DeviceOption,
+  type MetadataOption,
   type OutputFormat,
   type PrecisionOption,
 } from './options';
@@ -47,8 +52,12 @@ export interface EnhanceOptions {
   exposure?: number;
   /** Output format; default: the input's (PNG when sharp cannot write the input's format). */
   format?: OutputFormat | 'jpg';
-  /** Encoder quality 1..100 for jpeg, webp, avif and tiff. */
+  /** Encoder quality 1..100 for jpeg, webp, avif and tiff (defaults: README, "Encoder defaults"). */
   quality?: number;
+  /** 'keep' (default): EXIF, ICC profile and XMP carried over (orientation reset to upright); 'strip': none. */
+  metadata?: MetadataOption;
+  /** [r, g, b] that alpha is flattened onto for JPEG output. Default white. */
+  background?: readonly [number, number, number];
   signal?: AbortSignal;
 }
 
@@ -82,7 +91,7 @@ export interface InspectResult {
 
 /** The option names of Enhancer.create and of one enhance() call (top-level enhance() takes both). */
 export const ENHANCER_KEYS: readonly string[] = ['weights', 'device', 'threads', 'precision', 'backend', 'maxPixels'];
-export const ENHANCE_KEYS: readonly string[] = ['exposure', 'format', 'quality', 'signal'];
+export const ENHANCE_KEYS: readonly string[] = ['exposure', 'format', 'quality', 'metadata', 'background', 'signal'];
 const RAW_KEYS = ['exposure', 'output', 'signal'] as const;
 
 export class Enhancer {
@@ -123,16 +132,14 @@ export class Enhancer {
     return new Enhancer(engine, engine.deviceName, engine.description, maxPixels, weights);
   }
 
-  /** Enhances an encoded image (any format sharp reads) and returns it encoded. */
+  /** Enhances an encoded image (every frame of it) and returns it encoded; see README, "Formats". */
   async enhance(input: Uint8Array, options?: EnhanceOptions): Promise<Buffer> {
-    const { exposure, format, quality, signal } = checkEnhanceOptions(options);
+    const { exposure, signal, ...image } = checkEnhanceOptions(options);
     this.assertOpen();
     const release = await this.pipelineSlots.acquire(signal);
     try {
-      const decoded = await decodeImage(input, this.maxPixels);
-      const { data } = await this.scheduler.run(decoded, exposure, 'uint8', signal);
-      const raw: RawImage = { data: data as Uint8Array, width: decoded.width, height: decoded.height, channels: decoded.channels };
-      return await encodeImage(raw, outputFormatFor(decoded.format, format), quality);
+      const infer = async (frame: RawImage, kind: OutputKind) => (await this.scheduler.run(frame, exposure, kind, signal)).data;
+      return (await enhanceEncoded(input, this.maxPixels, image, infer)).data;
     } finally {
       release();
     }
@@ -165,9 +172,9 @@ export class Enhancer {
     const engine = {
       maxPixels: this.maxPixels,
       nativeSlots: Math.max(1, this.engine.maxConcurrentRequests) * Math.max(1, this.engine.preferredBatch),
-      infer: async (image: RawImage, exposure: number, signal: AbortSignal) => {
+      infer: async (image: RawImage, exposure: number, output: OutputKind, signal: AbortSignal) => {
         this.assertOpen();
-        return (await this.scheduler.run(image, exposure, 'uint8', signal)).data as Uint8Array;
+        return (await this.scheduler.run(image, exposure, output, signal)).data;
       },
     };
     return enhanceMany(engine, source, options);
@@ -207,10 +214,14 @@ export class Enhancer {
 export function checkEnhanceOptions(options: unknown) {
   const opts = checkOptionKeys('enhance', options, ENHANCE_KEYS);
   const quality = checkInteger('quality', opts.quality, 1, 100, -1);
+  const format = checkFormat(opts.format);
+  checkQualityApplies(format, quality < 0 ? undefined : quality);
   return {
     exposure: checkExposure(opts.exposure),
-    format: checkFormat(opts.format),
+    format,
     quality: quality < 0 ? undefined : quality,
+    metadata: checkMetadata(opts.metadata),
+    background: checkBackground(opts.background),
     signal: checkSignal(opts.signal),
   };
 }

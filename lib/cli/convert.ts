@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FlwnetError } from '../errors';
 import { loadWeights, saveSafetensors, FLWNET_PARAM_COUNT } from '../weights';
+import { UsageError } from './common';
 
 export const CONVERT_HELP = `Usage: flwnet convert [--force] <input> <output.safetensors>
 
@@ -31,8 +32,6 @@ interface ConvertArgs {
   output: string;
   force: boolean;
 }
-
-class UsageError extends Error {}
 
 function parseArgs(argv: readonly string[]): ConvertArgs | 'help' {
   const positional: string[] = [];

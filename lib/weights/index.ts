@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
+import { writeFileAtomically } from '../atomic-write';
 import { WeightsError } from '../errors';
 import { readPth, type Tensor } from './pth';
 import { readSafetensors, writeSafetensors } from './safetensors';
@@ -190,13 +190,9 @@ export function toSafetensors(weights: FlwnetWeights): Buffer {
 
 /** Writes the weights as safetensors, through a temporary file renamed into place. */
 export async function saveSafetensors(weights: FlwnetWeights, file: string): Promise<void> {
-  const bytes = toSafetensors(weights);
-  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   try {
-    await fs.promises.writeFile(temporary, bytes, { flag: 'wx' });
-    await fs.promises.rename(temporary, file);
+    await writeFileAtomically(file, toSafetensors(weights));
   } catch (err) {
-    await fs.promises.rm(temporary, { force: true });
     throw new WeightsError(`cannot write ${file}: ${(err as Error).message}`, { cause: err });
   }
 }
