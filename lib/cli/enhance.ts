@@ -241,6 +241,7 @@ function count(outcomes: Outcome[], status: Status): number {
 
 /** Prints the summary (stderr, and JSON on stdout with --json) and returns the exit code. */
 function report(outcomes: Outcome[], totals: RunTotals, values: Values): number {
+  const images = outcomes.filter((o) => o.status !== 'ignored');
   const failures = outcomes.filter((o) => o.status === 'failed');
   const written = count(outcomes, 'written');
   const exitCode = totals.aborted ? 130 : failures.length > 0 ? 1 : 0;
@@ -250,7 +251,7 @@ function report(outcomes: Outcome[], totals: RunTotals, values: Values): number 
       dryRun: values['dry-run'] === true,
       aborted: totals.aborted,
       device: totals.device,
-      total: outcomes.length,
+      total: images.length,
       written,
       skipped: count(outcomes, 'skipped'),
       ignored: outcomes.filter((o) => o.status === 'ignored').map(({ input, message }) => ({ input, reason: message })),
@@ -259,7 +260,7 @@ function report(outcomes: Outcome[], totals: RunTotals, values: Values): number 
       seconds: totals.seconds,
       imagesPerSecond: totals.seconds > 0 ? written / totals.seconds : 0,
       mpixPerSecond: totals.mpixPerSecond,
-      outputs: outcomes,
+      outputs: images,
       failures: failures.map(({ input, output, code, message }) => ({ input, output, code, message })),
     };
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
