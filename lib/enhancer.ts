@@ -5,7 +5,7 @@ import { enhanceMany, type BatchRun, type BatchSource, type EnhanceManyOptions }
 import { ClosedError, DeviceError, fromNativeError, InvalidInputError, InvalidOptionError, WeightsError } from './errors';
 import { enhanceEncoded } from './enhance-image';
 import { checkQualityApplies } from './formats';
-import { decodeImage, type RawImage } from './image-io';
+import { decodeStillImage, type RawImage } from './image-io';
 import { loadNative, type NativeEngine, type NativeImage, type NativeModule } from './native';
 import {
   checkBackend,
@@ -184,7 +184,7 @@ export class Enhancer {
   async inspect(input: RawInput | Uint8Array, options?: { exposure?: number }): Promise<InspectResult> {
     const opts = checkOptionKeys('inspect', options, ['exposure']);
     const exposure = checkExposure(opts.exposure);
-    const image = input instanceof Uint8Array ? await decodeImage(input, this.maxPixels) : checkRawImage(input, this.maxPixels);
+    const image = input instanceof Uint8Array ? await decodeStillImage(input, this.maxPixels, 'inspect') : checkRawImage(input, this.maxPixels);
     this.assertOpen();
     const result = await this.engine.inspect(image, exposure).catch((err: unknown) => {
       throw fromNativeError(err);

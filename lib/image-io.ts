@@ -97,6 +97,18 @@ export async function decodeImage(input: Uint8Array, maxPixels: number, options:
   return decodeWithSharp(input, metadata, { width, height, pages, keep: options.metadata === 'keep' });
 }
 
+/**
+ * One still image, for uses that take a single picture (inspect, losses, eval): an animation or a
+ * multi-page file is refused rather than silently reduced to its first frame.
+ */
+export async function decodeStillImage(input: Uint8Array, maxPixels: number, purpose: string): Promise<DecodedImage> {
+  const decoded = await decodeImage(input, maxPixels);
+  if (decoded.frames.length > 1) {
+    throw new InvalidInputError(`${purpose} takes one image, and this input has ${decoded.frames.length} frames or pages`);
+  }
+  return decoded;
+}
+
 /** Refuses images over the size limits from their header alone, before any pixel is decoded. */
 function checkDimensions(width: number, height: number, frames: number, maxPixels: number): void {
   if (width < 1 || height < 1) throw new InvalidInputError('input image has no pixels');

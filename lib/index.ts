@@ -21,6 +21,7 @@ export {
 } from './enhancer';
 export {
   BatchRun,
+  type BatchRunEvents,
   type BatchFailure,
   type BatchInput,
   type BatchItem,
@@ -36,6 +37,7 @@ export {
   MAX_PIXELS_LIMIT,
   type BackendOption,
   type DeviceOption,
+  type MetadataOption,
   type OutputFormat,
   type PrecisionOption,
 } from './options';

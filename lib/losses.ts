@@ -10,7 +10,7 @@
  * samples in [0, 1]; channels 3 or 4 (alpha ignored).
  */
 import { DeviceError, FlwnetError, fromNativeError, InvalidInputError } from './errors';
-import { decodeImage } from './image-io';
+import { decodeStillImage } from './image-io';
 import { loadNative, type NativeLossImage, type NativeLossOptions, type NativeLossReport, type NativeModule } from './native';
 import { checkDevice, checkOptionKeys, isPlainObject, MAX_PIXELS_LIMIT, type DeviceOption } from './options';
 
@@ -152,7 +152,7 @@ function chooseDevice(native: NativeModule, device: DeviceOption): NativeLossOpt
 async function toLossImage(input: LossInput, which: string): Promise<NativeLossImage> {
   if (input instanceof Uint8Array) {
     try {
-      const decoded = await decodeImage(input, MAX_PIXELS_LIMIT);
+      const decoded = await decodeStillImage(input, MAX_PIXELS_LIMIT, 'evaluation');
       return { data: decoded.data, width: decoded.width, height: decoded.height, channels: decoded.channels };
     } catch (err) {
       if (err instanceof FlwnetError) throw new InvalidInputError(`${which} image: ${err.message}`, { cause: err });

@@ -112,3 +112,9 @@ sharedTest('JPEG output of an image with alpha is flattened onto white by defaul
 test.after.always(async () => {
   if (enhancerPromise) await (await enhancerPromise).close();
 });
+
+sharedTest('inspect refuses an animation rather than describing its first frame', async (t) => {
+  const frames = Buffer.concat([10, 200].map((v) => Buffer.alloc(8 * 4 * 3, v)));
+  const gif = await sharp(frames, { raw: { width: 8, height: 8, channels: 3, pageHeight: 4 } }).gif().toBuffer();
+  await t.throwsAsync((await enhancer()).inspect(gif), { message: /inspect takes one image.*2 frames/ });
+});

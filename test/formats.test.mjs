@@ -261,3 +261,11 @@ test('encoder defaults: JPEG 4:4:4 at quality 92; alpha flattened onto white (or
   t.is(ours.length, (await sharp(noisy.data, { raw: { width: 64, height: 64, channels: 3 } }).jpeg({ quality: 92, chromaSubsampling: '4:4:4', mozjpeg: false }).toBuffer()).length);
   await t.throwsAsync(encodeImage(noisy, 'png', { metadata: 'strip', quality: 80 }), { message: /quality does not apply to png/ });
 });
+
+test('uses that take one picture (evaluate) refuse an animation instead of taking its first frame', async (t) => {
+  const { evaluate } = await import('../dist/index.js');
+  const frames = Buffer.concat([10, 200].map((v) => Buffer.alloc(8 * 4 * 3, v)));
+  const gif = await sharp(frames, { raw: { width: 8, height: 8, channels: 3, pageHeight: 4 } }).gif().toBuffer();
+  const error = await t.throwsAsync(evaluate(gif, gif), { instanceOf: InvalidInputError });
+  t.regex(error.message, /2 frames/);
+});

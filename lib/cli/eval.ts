@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Enhancer } from '../enhancer';
 import { FlwnetError } from '../errors';
 import { isImageFile } from '../formats';
-import { decodeImage, type RawImage } from '../image-io';
+import { decodeStillImage, type RawImage } from '../image-io';
 import { evaluate, type Evaluation, type LossImage } from '../losses';
 import { checkDevice, checkExposure, MAX_PIXELS_LIMIT, type DeviceOption } from '../options';
 import { checkWeightsGiven, numberOption, parseCommandLine, UsageError } from './common';
@@ -194,7 +194,7 @@ async function evaluatePair(pair: Pair, settings: Settings, enhancer?: Enhancer)
 async function readImage(file: string): Promise<RawImage> {
   const bytes = await fs.readFile(file);
   try {
-    return await decodeImage(bytes, MAX_PIXELS_LIMIT);
+    return await decodeStillImage(bytes, MAX_PIXELS_LIMIT, 'eval');
   } catch (err) {
     if (err instanceof FlwnetError) err.message = `${file}: ${err.message}`;
     throw err;
