@@ -54,8 +54,8 @@ Options:
   --json                  print a JSON summary on stdout
   -h, --help              show this help
 
-Exit status: 0 when every image was enhanced, 1 when any failed, 2 for usage errors,
-130 when interrupted.
+Exit status: 0 when every image was enhanced (ignored non-image files are listed but do not
+fail the run), 1 when any failed, 2 for usage errors and bad option values, 130 when interrupted.
 `;
 
 const OPTIONS = {

@@ -35,7 +35,7 @@ Options:
 
 Files present in only one directory are listed on stderr and left out. Progress goes to stderr.
 Exit status: 0 when every pair was evaluated, 1 when any failed or there was nothing to pair,
-2 for usage errors.
+2 for usage errors and bad option values.
 `;
 
 const OPTIONS = {
