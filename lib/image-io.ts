@@ -165,13 +165,18 @@ async function decodeWithSharp(input: Uint8Array, metadata: sharp.Metadata, geom
       grayscale: space === 'b-w' || space === 'grey16' || metadata.channels === 1 || (metadata.channels === 2 && !!metadata.hasAlpha),
       highDepth: metadata.depth === 'ushort',
       ...(pages > 1 ? { delay: metadata.delay, loop: metadata.loop } : {}),
-      ...(keep ? { source: input } : {}),
+      // The input is kept for its metadata only when it has some: a second decode is not free.
+      ...(keep && hasMetadata(metadata) ? { source: input } : {}),
       inOwnProfile,
     };
   } catch (err) {
     const hint = pages > 1 ? ` (${pages} frames; every frame must have the same size)` : '';
     throw new InvalidInputError(`input image could not be decoded${hint}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+function hasMetadata(metadata: sharp.Metadata): boolean {
+  return Boolean(metadata.exif || metadata.icc || metadata.xmp || metadata.iptc);
 }
 
 /** The format to write: the caller's choice, else the input's when flwnet can write it, else PNG. */
