@@ -439,3 +439,14 @@ test('convert: help, usage errors, existing outputs and bad inputs give exit cod
   t.is(await runConvert(['--force', pth, existing], captureStreams()), 0);
   t.is((await loadWeights(existing)).packed().length, FLWNET_PARAM_COUNT);
 });
+
+test('convert refuses an output that is a link to its input, even with --force', async (t) => {
+  const source = path.join(tmpRoot, 'linked.safetensors');
+  fs.writeFileSync(source, toSafetensors(await loadWeights(checkpoint(syntheticTensors()))));
+  const link = path.join(tmpRoot, 'link-to-linked.safetensors');
+  fs.symlinkSync(source, link);
+  const io = captureStreams();
+  t.is(await runConvert(['--force', source, link], io), 2);
+  t.true(io.err().includes('is the input itself'), io.err());
+  t.true(fs.lstatSync(link).isSymbolicLink());
+});
