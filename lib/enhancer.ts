@@ -52,7 +52,7 @@ export interface EnhanceOptions {
   exposure?: number;
   /** Output format; default: the input's (PNG when sharp cannot write the input's format). */
   format?: OutputFormat | 'jpg';
-  /** Encoder quality 1..100 for jpeg, webp, avif and tiff (defaults: README, "Encoder defaults"). */
+  /** Encoder quality 1..100 for jpeg, webp, avif and tiff (defaults: README, "Encoder defaults"; refused for png, gif, bmp). */
   quality?: number;
   /** 'keep' (default): EXIF, ICC profile and XMP carried over (orientation reset to upright); 'strip': none. */
   metadata?: MetadataOption;
