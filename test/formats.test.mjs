@@ -269,3 +269,21 @@ test('uses that take one picture (evaluate) refuse an animation instead of takin
   const error = await t.throwsAsync(evaluate(gif, gif), { instanceOf: InvalidInputError });
   t.regex(error.message, /2 frames/);
 });
+
+test('a CMYK JPEG is converted to sRGB; its EXIF is kept and the output is RGB', async (t) => {
+  const pixels = Buffer.alloc(32 * 24 * 3).map((_, i) => (i % 3 === 0 ? 200 : 60));
+  const cmyk = await sharp(pixels, { raw: { width: 32, height: 24, channels: 3 } })
+    .withExifMerge({ IFD0: { Make: 'CmykCam' } })
+    .toColourspace('cmyk')
+    .jpeg()
+    .toBuffer();
+  t.is((await sharp(cmyk).metadata()).space, 'cmyk');
+  const decoded = await decodeImage(cmyk, 1e6, { metadata: 'keep' });
+  t.false(decoded.inOwnProfile);
+  const out = await encodeImage(decoded, 'png', { metadata: 'keep' });
+  const meta = await sharp(out).metadata();
+  t.is(meta.space, 'srgb');
+  t.is(meta.channels, 3);
+  t.true(meta.exif.toString('latin1').includes('CmykCam'));
+  t.deepEqual(await sharp(out).raw().toBuffer(), Buffer.from(decoded.data));
+});
