@@ -208,12 +208,9 @@ export async function encodeImage(image: EnhancedImage, format: OutputFormat, op
     return grayscale && channels === 3 ? encodeBmp(toGrey(bytes), width, height, 1) : encodeBmp(bytes, width, height, channels);
   }
   const raw = { width, height: height * frames, channels, ...(frames > 1 ? { pageHeight: height } : {}) };
-  const carry = options.metadata === 'keep' && image.source !== undefined && frames === 1 && pixels instanceof Uint8Array;
+  const carry = options.metadata === 'keep' && image.source !== undefined && pixels instanceof Uint8Array;
   let pipeline = carry
-    ? sharp(image.source, { ignoreIcc: image.inOwnProfile, limitInputPixels: false })
-        .rotate()
-        .composite([{ input: Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength), raw: { width, height, channels }, blend: 'source' }])
-        .keepMetadata()
+    ? carryMetadata(image.source as Uint8Array, image.inOwnProfile, frames, pixels, { width, height: height * frames, channels })
     : sharp(pixels, { raw });
   if (channels === 3) pipeline = pipeline.removeAlpha();
   const sixteen = pixels instanceof Uint16Array;
@@ -224,6 +221,17 @@ export async function encodeImage(image: EnhancedImage, format: OutputFormat, op
   } catch (err) {
     throw new InvalidInputError(`the output could not be encoded as ${format}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/**
+ * The enhanced pixels laid over the decoded input (blend 'source' replaces every pixel), so that
+ * sharp carries the input's EXIF, ICC profile and XMP over to the output; rotating clears the
+ * orientation tag as the pixels are already upright.
+ */
+function carryMetadata(source: Uint8Array, inOwnProfile: boolean, frames: number, pixels: Uint8Array, raw: sharp.Raw): sharp.Sharp {
+  const base = sharp(source, { ignoreIcc: inOwnProfile, limitInputPixels: false, ...(frames > 1 ? { pages: -1 } : {}) });
+  const overlay = Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength);
+  return (frames > 1 ? base : base.rotate()).composite([{ input: overlay, raw, blend: 'source' }]).keepMetadata();
 }
 
 function applyEncoder(pipeline: sharp.Sharp, format: OutputFormat, quality: number | undefined, image: EnhancedImage): sharp.Sharp {

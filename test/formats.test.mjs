@@ -287,3 +287,22 @@ test('a CMYK JPEG is converted to sRGB; its EXIF is kept and the output is RGB',
   t.true(meta.exif.toString('latin1').includes('CmykCam'));
   t.deepEqual(await sharp(out).raw().toBuffer(), Buffer.from(decoded.data));
 });
+
+test('an animated WebP keeps its EXIF along with every frame, delays and loop', async (t) => {
+  const frames = Buffer.concat([10, 80, 160].map((v) => Buffer.alloc(20 * 12 * 3, v)));
+  const input = await sharp(frames, { raw: { width: 20, height: 36, channels: 3, pageHeight: 12 } })
+    .withExifMerge({ IFD0: { Make: 'AnimCam' } })
+    .webp({ lossless: true, delay: [100, 200, 300], loop: 2 })
+    .toBuffer();
+  const decoded = await decodeImage(input, 1e6, { metadata: 'keep' });
+  t.is(decoded.frames.length, 3);
+  const enhanced = decoded.frames.map((f) => f.map((v, i) => (decoded.channels === 4 && i % 4 === 3 ? v : 255 - v)));
+  const out = await encodeImage({ ...decoded, frames: enhanced }, 'webp', { metadata: 'keep' });
+  const meta = await sharp(out).metadata();
+  t.is(meta.pages, 3);
+  t.deepEqual(meta.delay, [100, 200, 300]);
+  t.is(meta.loop, 2);
+  t.true(meta.exif.toString('latin1').includes('AnimCam'));
+  const back = await sharp(out, { pages: -1 }).removeAlpha().raw().toBuffer();
+  t.true(Math.abs(back[0] - 245) <= 2 && Math.abs(back[back.length - 1] - 95) <= 2, `${back[0]} ${back[back.length - 1]}`);
+});
