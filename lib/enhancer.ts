@@ -6,14 +6,18 @@ import { CallGate, throwIfAborted } from './call-gate';
 import { publicCall } from './call-site';
 import { chooseDevice, withCpuFallback, type DeviceChoice } from './device';
 import { fromNativeError, InvalidOptionError, WeightsError } from './errors';
-import { decodeImage, encodeImage, outputFormatFor, type RawImage } from './image-io';
+import { enhanceEncoded } from './enhance-image';
+import { checkQualityApplies } from './formats';
+import { decodeStillImage, type RawImage } from './image-io';
 import { loadNative, type NativeEngine, type NativeImage } from './native';
 import {
   checkBackend,
+  checkBackground,
   checkDevice,
   checkExposure,
   checkFormat,
   checkInteger,
+  checkMetadata,
   checkOptionKeys,
   checkPrecision,
   checkSignal,
@@ -22,6 +26,7 @@ import {
   MAX_PIXELS_LIMIT,
   type BackendOption,
   type DeviceOption,
+  type MetadataOption,
   type OutputFormat,
   type PrecisionOption,
 } from './options';
@@ -51,8 +56,12 @@ export interface EnhanceOptions {
   exposure?: number;
   /** Output format; default: the input's (PNG when sharp cannot write the input's format). */
   format?: OutputFormat | 'jpg';
-  /** Encoder quality 1..100 for jpeg, webp, avif and tiff. */
+  /** Encoder quality 1..100 for jpeg, webp, avif and tiff (defaults: README, "Encoder defaults"; refused for png, gif, bmp). */
   quality?: number;
+  /** 'keep' (default): EXIF, ICC profile and XMP carried over (orientation reset to upright); 'strip': none. */
+  metadata?: MetadataOption;
+  /** [r, g, b] that alpha is flattened onto for JPEG output. Default white. */
+  background?: readonly [number, number, number];
   signal?: AbortSignal;
 }
 
@@ -98,7 +107,7 @@ export interface InspectResult {
 
 /** The option names of Enhancer.create and of one enhance() call (top-level enhance() takes both). */
 export const ENHANCER_KEYS: readonly string[] = ['weights', 'device', 'threads', 'precision', 'backend', 'maxPixels'];
-export const ENHANCE_KEYS: readonly string[] = ['exposure', 'format', 'quality', 'signal'];
+export const ENHANCE_KEYS: readonly string[] = ['exposure', 'format', 'quality', 'metadata', 'background', 'signal'];
 const RAW_KEYS = ['exposure', 'output', 'signal'] as const;
 const INSPECT_KEYS = ['exposure', 'signal'] as const;
 
@@ -151,17 +160,15 @@ export class Enhancer {
     });
   }
 
-  /** Enhances an encoded image (any format sharp reads) and returns it encoded. */
+  /** Enhances an encoded image (every frame of it) and returns it encoded; see README, "Formats". */
   enhance(input: Uint8Array, options?: EnhanceOptions): Promise<Buffer> {
     return publicCall(async () => {
-      const { exposure, format, quality, signal } = checkEnhanceOptions(options);
+      const { exposure, signal, ...image } = checkEnhanceOptions(options);
       return this.gate.run(signal, async (callSignal) => {
         const release = await this.pipelineSlots.acquire(callSignal);
         try {
-          const decoded = await decodeImage(input, this.maxPixels);
-          const { data } = await this.scheduler.run(decoded, exposure, 'uint8', callSignal);
-          const raw: RawImage = { data: data as Uint8Array, width: decoded.width, height: decoded.height, channels: decoded.channels };
-          const encoded = await encodeImage(raw, outputFormatFor(decoded.format, format), quality);
+          const infer = async (frame: RawImage, kind: OutputKind) => (await this.scheduler.run(frame, exposure, kind, callSignal)).data;
+          const encoded = (await enhanceEncoded(input, this.maxPixels, image, infer)).data;
           throwIfAborted(callSignal);
           return encoded;
         } finally {
@@ -204,8 +211,8 @@ export class Enhancer {
       maxPixels: this.maxPixels,
       nativeSlots: Math.max(1, this.engine.maxConcurrentRequests) * Math.max(1, this.engine.preferredBatch),
       assertOpen: () => this.gate.assertOpen(),
-      infer: (image: RawImage, exposure: number, signal: AbortSignal) =>
-        this.gate.run(signal, async (callSignal) => (await this.scheduler.run(image, exposure, 'uint8', callSignal)).data as Uint8Array),
+      infer: (image: RawImage, exposure: number, output: OutputKind, signal: AbortSignal) =>
+        this.gate.run(signal, async (callSignal) => (await this.scheduler.run(image, exposure, output, callSignal)).data),
     };
     return enhanceMany(engine, source, options);
   }
@@ -218,7 +225,7 @@ export class Enhancer {
       const signal = checkSignal(opts.signal);
       const raw = input instanceof Uint8Array ? undefined : this.checkRaw(input);
       return this.gate.run(signal, async (callSignal) => {
-        const image = raw ?? (await decodeImage(input as Uint8Array, this.maxPixels));
+        const image = raw ?? (await decodeStillImage(input as Uint8Array, this.maxPixels, 'inspect'));
         throwIfAborted(callSignal);
         // The global branch is one short native call (no cancel point): an abort during it rejects after it.
         const result = await this.engine.inspect(image, exposure).catch((err: unknown) => {
@@ -262,10 +269,14 @@ export class Enhancer {
 export function checkEnhanceOptions(options: unknown) {
   const opts = checkOptionKeys('enhance', options, ENHANCE_KEYS);
   const quality = checkInteger('quality', opts.quality, 1, 100, -1);
+  const format = checkFormat(opts.format);
+  checkQualityApplies(format, quality < 0 ? undefined : quality);
   return {
     exposure: checkExposure(opts.exposure),
-    format: checkFormat(opts.format),
+    format,
     quality: quality < 0 ? undefined : quality,
+    metadata: checkMetadata(opts.metadata),
+    background: checkBackground(opts.background),
     signal: checkSignal(opts.signal),
   };
 }

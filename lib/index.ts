@@ -26,6 +26,7 @@ export {
 } from './enhancer';
 export {
   BatchRun,
+  type BatchRunEvents,
   type BatchFailure,
   type BatchInput,
   type BatchItem,
@@ -41,6 +42,7 @@ export {
   MAX_PIXELS_LIMIT,
   type BackendOption,
   type DeviceOption,
+  type MetadataOption,
   type OutputFormat,
   type PrecisionOption,
 } from './options';

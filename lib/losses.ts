@@ -13,7 +13,7 @@ import { throwIfAborted } from './call-gate';
 import { publicCall } from './call-site';
 import { chooseDevice, withCpuFallback } from './device';
 import { FlwnetError, fromNativeError, InvalidInputError } from './errors';
-import { decodeImage } from './image-io';
+import { decodeStillImage } from './image-io';
 import { loadNative, type NativeLossImage, type NativeLossReport } from './native';
 import { checkDevice, checkOptionKeys, checkSignal, MAX_PIXELS_LIMIT, type DeviceOption } from './options';
 import { checkRawPixels } from './raw-image';
@@ -165,7 +165,7 @@ function toEvaluation(r: NativeLossReport): Evaluation {
 async function toLossImage(input: LossInput, which: string): Promise<NativeLossImage> {
   if (input instanceof Uint8Array) {
     try {
-      const decoded = await decodeImage(input, MAX_PIXELS_LIMIT);
+      const decoded = await decodeStillImage(input, MAX_PIXELS_LIMIT, 'evaluation');
       return { data: decoded.data, width: decoded.width, height: decoded.height, channels: decoded.channels };
     } catch (err) {
       if (err instanceof FlwnetError) throw new InvalidInputError(`${which} image: ${err.message}`, { cause: err });

@@ -7,14 +7,15 @@ import { InvalidOptionError } from './errors';
 export type DeviceOption = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
 export type PrecisionOption = 'exact' | 'fast';
 export type BackendOption = 'fused' | 'cudnn';
-export type OutputFormat = 'jpeg' | 'png' | 'webp' | 'avif' | 'tiff' | 'gif';
+export type OutputFormat = 'jpeg' | 'png' | 'webp' | 'avif' | 'tiff' | 'gif' | 'bmp';
+export type MetadataOption = 'keep' | 'strip';
 
 export const DEFAULT_EXPOSURE = 0.4;
 /** Default largest image accepted, in pixels (100 megapixels, e.g. 12,000 x 8,333). */
 export const DEFAULT_MAX_PIXELS = 100_000_000;
 /** The largest value `maxPixels` may be raised to (2^28 pixels, e.g. 16,384 x 16,384). */
 export const MAX_PIXELS_LIMIT = 2 ** 28;
-export const OUTPUT_FORMATS: readonly OutputFormat[] = ['jpeg', 'png', 'webp', 'avif', 'tiff', 'gif'];
+export const OUTPUT_FORMATS: readonly OutputFormat[] = ['jpeg', 'png', 'webp', 'avif', 'tiff', 'gif', 'bmp'];
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
@@ -73,6 +74,21 @@ export function checkFormat(value: unknown): OutputFormat | undefined {
   const name = value === 'jpg' ? 'jpeg' : value;
   if (typeof name === 'string' && (OUTPUT_FORMATS as readonly string[]).includes(name)) return name as OutputFormat;
   throw new InvalidOptionError(`format must be one of ${OUTPUT_FORMATS.join(', ')}, got ${describe(value)}`);
+}
+
+export function checkMetadata(value: unknown): MetadataOption {
+  if (value === undefined) return 'keep';
+  if (value === 'keep' || value === 'strip') return value;
+  throw new InvalidOptionError(`metadata must be 'keep' or 'strip', got ${describe(value)}`);
+}
+
+/** An [r, g, b] colour of integers in [0, 255] (what alpha is flattened onto for JPEG output). */
+export function checkBackground(value: unknown): readonly [number, number, number] | undefined {
+  if (value === undefined) return undefined;
+  if (Array.isArray(value) && value.length === 3 && value.every((v) => Number.isInteger(v) && v >= 0 && v <= 255)) {
+    return [value[0], value[1], value[2]];
+  }
+  throw new InvalidOptionError(`background must be [r, g, b] with integers in [0, 255], got ${describe(value)}`);
 }
 
 export function checkSignal(value: unknown): AbortSignal | undefined {

@@ -55,7 +55,7 @@ sharedTest('enhance writes the output file; bad exposure and input fail cleanly'
   t.is((await run(['enhance', input, '-o', jpg, '--weights', weightsPath, '--quality', '80'])).code, 0);
   t.is((await sharp(jpg).metadata()).format, 'jpeg');
   const badExposure = await run(['enhance', input, '-o', out, '--exposure', '2'], { FLWNET_WEIGHTS: weightsPath });
-  t.is(badExposure.code, 1);
+  t.is(badExposure.code, 2);
   t.regex(badExposure.stderr, /exposure must be/);
   const notImage = path.join(dir, 'x.png');
   fs.writeFileSync(notImage, 'hello');

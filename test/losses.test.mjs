@@ -236,7 +236,7 @@ sharedTest('flwnet eval: failures, usage errors and help', async (t) => {
     t.is(result.stderr.trim().split('\n').length, 1);
   }
   const badDevice = await runCli(['eval', '--enhanced', enhanced, '--reference', reference, '--device', 'tpu']);
-  t.is(badDevice.code, 1);
+  t.is(badDevice.code, 2); // a bad option value is a usage error
   const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'flwnet-eval-empty-'));
   t.is((await runCli(['eval', '--enhanced', empty, '--reference', reference])).code, 1);
   const help = await runCli(['eval', '--help']);

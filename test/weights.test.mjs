@@ -168,9 +168,82 @@ test('deeply nested MARKs are bounded', async (t) => {
   await rejectsWeights(t, checkpointWithPickle(pickle), 'nested MARKs');
 });
 
-test('a half-precision storage is refused as an unsupported dtype', async (t) => {
-  const bytes = checkpoint(syntheticTensors(), { mutate: (e) => (e.key === '3' ? { ...e, storageType: 'HalfStorage' } : e) });
-  await rejectsWeights(t, bytes, 'torch.HalfStorage holds float16; dtype not supported');
+test('an integer storage is refused as an unsupported dtype', async (t) => {
+  const bytes = checkpoint(syntheticTensors(), { mutate: (e) => (e.key === '3' ? { ...e, storageType: 'LongStorage' } : e) });
+  await rejectsWeights(t, bytes, 'torch.LongStorage holds int64; dtype not supported');
+});
+
+/** Synthetic tensors whose values are exact in float16 and bfloat16 (multiples of 1/64 in [-0.5, 0.5)). */
+function halfExactTensors() {
+  return syntheticTensors().map((x) => ({ ...x, data: Float32Array.from(x.data, (_, i) => ((i % 64) - 32) / 64) }));
+}
+
+/** float16 bits of a value that float16 holds exactly (normal or zero). */
+function halfBits(v) {
+  if (v === 0) return 0;
+  const sign = v < 0 ? 0x8000 : 0;
+  const a = Math.abs(v);
+  const exponent = Math.floor(Math.log2(a));
+  return sign | ((exponent + 15) << 10) | Math.round((a / 2 ** exponent - 1) * 1024);
+}
+
+const encoders = {
+  HalfStorage: [2, (b, v, at) => b.writeUInt16LE(halfBits(v), at)],
+  BFloat16Storage: [2, (b, v, at) => b.writeUInt16LE(Buffer.from(Float32Array.of(v).buffer).readUInt16LE(2), at)],
+  DoubleStorage: [8, (b, v, at) => b.writeDoubleLE(v, at)],
+};
+
+function storedAs(storageType, tensors, prefix = '') {
+  const [size, write] = encoders[storageType];
+  const entries = checkpointEntries(tensors, { mutate: (e) => ({ ...e, name: prefix + e.name, storageType }) });
+  // checkpointEntries writes float32 storages: rewrite each one in the storage's own precision.
+  for (const entry of entries) {
+    const match = /\/data\/(\d+)$/.exec(entry.name);
+    if (!match) continue;
+    const values = tensors[Number(match[1])].data;
+    const data = Buffer.alloc(values.length * size);
+    values.forEach((v, i) => write(data, v, i * size));
+    entry.data = data;
+  }
+  entries[0].data = stateDictPickle(tensors.map((x, i) => ({ name: prefix + x.name, key: String(i), numel: x.data.length, shape: x.shape, storageType })));
+  return zipArchive(entries);
+}
+
+test('float16, bfloat16 and float64 checkpoints load as float32; a DataParallel module. prefix is removed', async (t) => {
+  const tensors = halfExactTensors();
+  const expected = packedOf(tensors);
+  for (const type of Object.keys(encoders)) {
+    t.deepEqual((await loadWeights(storedAs(type, tensors))).packed(), expected, type);
+  }
+  t.deepEqual((await loadWeights(storedAs('DoubleStorage', tensors, 'module.'))).packed(), expected);
+  t.deepEqual((await loadWeights(checkpoint(syntheticTensors().map((x) => ({ ...x, name: `module.${x.name}` }))))).packed(), packedOf(syntheticTensors()));
+  // A prefix on only some keys is not DataParallel: those keys stay unknown.
+  const mixed = syntheticTensors().map((x, i) => ({ ...x, name: i === 0 ? `module.${x.name}` : x.name }));
+  await rejectsWeights(t, checkpoint(mixed), 'unknown key module.');
+  // float64 values beyond float32 are not valid weights.
+  const huge = halfExactTensors();
+  huge[2].data[0] = 1e300;
+  await rejectsWeights(t, storedAs('DoubleStorage', huge), 'non-finite value');
+});
+
+test('safetensors in F16, BF16 and F64 load as float32, with or without a module. prefix', async (t) => {
+  const tensors = halfExactTensors();
+  const expected = packedOf(tensors);
+  const kinds = { F16: 'HalfStorage', BF16: 'BFloat16Storage', F64: 'DoubleStorage' };
+  for (const [dtype, storage] of Object.entries(kinds)) {
+    const [size, write] = encoders[storage];
+    const header = {};
+    const parts = [];
+    let offset = 0;
+    for (const x of tensors) {
+      header[`module.${x.name}`] = { dtype, shape: x.shape, data_offsets: [offset, offset + x.data.length * size] };
+      const data = Buffer.alloc(x.data.length * size);
+      x.data.forEach((v, i) => write(data, v, i * size));
+      parts.push(data);
+      offset += data.length;
+    }
+    t.deepEqual((await loadWeights(safetensorsBytes(header, Buffer.concat(parts)))).packed(), expected, dtype);
+  }
 });
 
 // ------------------------------------------------------------- damaged archives
@@ -276,10 +349,10 @@ test('safetensors with overlapping or gapped offsets is refused', async (t) => {
   await rejectsWeights(t, safetensorsBytes(mismatch, data), 'tensor e_conv1.depth_conv.bias of shape [17] needs 68 bytes');
 });
 
-test('safetensors with a dtype other than F32 is refused', async (t) => {
+test('safetensors with a dtype that is not a float is refused', async (t) => {
   const { header, data } = safetensorsParts(syntheticTensors());
-  header['e_conv2.depth_conv.weight'].dtype = 'F16';
-  await rejectsWeights(t, safetensorsBytes(header, data), 'tensor e_conv2.depth_conv.weight has dtype F16; only F32 is supported');
+  header['e_conv2.depth_conv.weight'].dtype = 'I32';
+  await rejectsWeights(t, safetensorsBytes(header, data), 'tensor e_conv2.depth_conv.weight has dtype I32; only F32, F16, BF16 and F64 are supported');
 });
 
 test('safetensors whose recorded digest does not match its values is refused', async (t) => {
@@ -365,4 +438,15 @@ test('convert: help, usage errors, existing outputs and bad inputs give exit cod
   t.is(fs.readFileSync(existing, 'utf8'), 'keep');
   t.is(await runConvert(['--force', pth, existing], captureStreams()), 0);
   t.is((await loadWeights(existing)).packed().length, FLWNET_PARAM_COUNT);
+});
+
+test('convert refuses an output that is a link to its input, even with --force', async (t) => {
+  const source = path.join(tmpRoot, 'linked.safetensors');
+  fs.writeFileSync(source, toSafetensors(await loadWeights(checkpoint(syntheticTensors()))));
+  const link = path.join(tmpRoot, 'link-to-linked.safetensors');
+  fs.symlinkSync(source, link);
+  const io = captureStreams();
+  t.is(await runConvert(['--force', source, link], io), 2);
+  t.true(io.err().includes('is the input itself'), io.err());
+  t.true(fs.lstatSync(link).isSymbolicLink());
 });

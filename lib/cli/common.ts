@@ -1,30 +1,63 @@
 /** Shared pieces of the command-line tools: argument parsing and one-line error reporting. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { FlwnetError } from '../errors';
+import { FlwnetError, InvalidOptionError, WeightsError } from '../errors';
 
+/** A mistake in the command line: exit code 2. */
 export class UsageError extends Error {}
 
-/** parseArgs with usage errors turned into UsageError (exit code 2). */
+/** parseArgs with usage errors turned into UsageError (exit code 2), each one line. */
 export function parseCommandLine<T extends ParseArgsConfig['options']>(argv: string[], options: T, allowPositionals = true) {
   try {
     return parseArgs({ args: argv, options, allowPositionals, strict: true });
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(oneLineParseError(err as Error & { code?: string }, argv));
   }
 }
 
-/** Parses a number option; undefined stays undefined. */
-export function numberOption(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const parsed = Number(value);
-  if (value.trim() === '' || !Number.isFinite(parsed)) throw new UsageError(`--${name} must be a number, got "${value}"`);
-  return parsed;
+/** Node's messages for a value that starts with '-' run to three lines; say it in one. */
+function oneLineParseError(err: Error & { code?: string }, argv: string[]): string {
+  const [first] = err.message.split('\n');
+  const ambiguous = /^Option '(-\w, )?(--[\w-]+)[^']*' argument is ambiguous/.exec(first);
+  if (ambiguous) {
+    const option = ambiguous[2];
+    const value = argv[argv.indexOf(option) + 1] ?? '';
+    return `${option} got "${value}", which looks like an option; write ${option}=${value} to pass it as the value`;
+  }
+  return first;
 }
 
-/** Prints one line for an error and returns the exit code: 2 for usage errors, 1 otherwise. */
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
+/** Parses a decimal number option (no hex, binary or Infinity); undefined stays undefined. */
+export function numberOption(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!DECIMAL.test(value.trim())) throw new UsageError(`--${name} must be a decimal number, got "${value}"`);
+  return Number(value);
+}
+
+/** Refuses to start without weights, naming the command-line ways to give them. */
+export function checkWeightsGiven(weights: string | undefined): void {
+  if ((weights ?? '') === '' && (process.env.FLWNET_WEIGHTS ?? '') === '') {
+    throw new WeightsError(
+      'no weights given: pass --weights <file> (the published flwnet-official.pth or a .safetensors file) or set FLWNET_WEIGHTS',
+    );
+  }
+}
+
+/** All of stdin, for the input "-". */
+export async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Prints one line for an error and returns the exit code: 2 for usage errors and bad option
+ * values, 1 otherwise.
+ */
 export function reportError(err: unknown): number {
-  if (err instanceof UsageError) {
-    process.stderr.write(`flwnet: ${err.message} (see --help)\n`);
+  if (err instanceof UsageError || err instanceof InvalidOptionError) {
+    process.stderr.write(`flwnet: ${err.message.split('\n')[0]} (see --help)\n`);
     return 2;
   }
   const message = err instanceof FlwnetError || err instanceof Error ? err.message : String(err);

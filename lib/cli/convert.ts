@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FlwnetError } from '../errors';
 import { loadWeights, saveSafetensors, FLWNET_PARAM_COUNT } from '../weights';
+import { UsageError } from './common';
 
 export const CONVERT_HELP = `Usage: flwnet convert [--force] <input> <output.safetensors>
 
@@ -31,8 +32,6 @@ interface ConvertArgs {
   output: string;
   force: boolean;
 }
-
-class UsageError extends Error {}
 
 function parseArgs(argv: readonly string[]): ConvertArgs | 'help' {
   const positional: string[] = [];
@@ -74,6 +73,10 @@ export async function runConvert(argv: readonly string[], streams: ConvertStream
     streams.stdout.write(CONVERT_HELP);
     return 0;
   }
+  if (isSameFile(args.input, args.output)) {
+    streams.stderr.write(`flwnet convert: ${args.output} is the input itself (a link to it); the output must differ from the input\n`);
+    return 2;
+  }
   try {
     if (!args.force && fs.existsSync(args.output)) {
       streams.stderr.write(`flwnet convert: ${args.output} exists; pass --force to overwrite it\n`);
@@ -89,4 +92,11 @@ export async function runConvert(argv: readonly string[], streams: ConvertStream
     streams.stderr.write(`flwnet convert: ${message.split('\n')[0]}\n`);
     return 1;
   }
+}
+
+/** The same file reached by another path (symbolic or hard link, case-insensitive file system). */
+function isSameFile(input: string, output: string): boolean {
+  const a = fs.statSync(input, { throwIfNoEntry: false });
+  const b = fs.statSync(output, { throwIfNoEntry: false });
+  return a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
 }

@@ -4,9 +4,11 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomically } from '../atomic-write';
 import type { BatchResult } from '../batch';
 import { Enhancer } from '../enhancer';
-import { AbortError, InvalidOptionError } from '../errors';
+import { AbortError } from '../errors';
+import { checkQualityApplies } from '../formats';
 import {
   checkDevice,
   checkExposure,
@@ -17,7 +19,7 @@ import {
   type OutputFormat,
   type PrecisionOption,
 } from '../options';
-import { numberOption, parseCommandLine, UsageError } from './common';
+import { checkWeightsGiven, numberOption, parseCommandLine, readStdin, UsageError } from './common';
 import { planJobs, type EnhanceJob, type InputPlan } from './expand-inputs';
 import { ProgressReporter } from './progress';
 
@@ -28,16 +30,21 @@ Brightens low-light photos. Each output keeps its input's size, orientation and 
 format unless --format is given. With one input file, -o names the output file (default:
 <input name>-enhanced.<ext> beside the input). Inputs may also be directories and patterns
 (quoted patterns are expanded by flwnet: * and ? within a name, [abc], ** for any depth); their
-images are written under the -o directory, mirroring the input tree. Outputs are written
-atomically: an interrupted run (Ctrl-C) leaves no partial files, and --skip-existing resumes it.
+images are written under the -o directory, mirroring the input tree; files that are not images
+are listed as ignored. "-" as the input reads stdin, "-o -" writes stdout. An output that is its
+own input is refused unless --overwrite is given. Outputs are written atomically: an interrupted
+run (Ctrl-C) leaves no partial files, and --skip-existing resumes it. EXIF, ICC profile and XMP
+are kept (orientation made upright) unless --strip-metadata is given.
 
 Options:
   -o, --output <path>     output file (one input) or directory (several inputs)
   -r, --recursive         include images in subdirectories of directory inputs
   --exposure <0..1>       target mean brightness (default 0.4; higher is brighter)
   --weights <file>        .pth or .safetensors weights (default: $FLWNET_WEIGHTS)
-  --format <name>         jpeg, png, webp, avif, tiff or gif
-  --quality <1..100>      encoder quality for jpeg, webp, avif and tiff
+  --format <name>         jpeg, png, webp, avif, tiff, gif or bmp
+  --quality <1..100>      encoder quality for jpeg (default 92), webp (90), avif (70), tiff
+  --strip-metadata        write no EXIF, ICC profile or XMP
+  --overwrite             allow an output to replace its own input (in place)
   --device <name>         auto (default), cpu, cuda or cuda:N
   --precision <mode>      GPU arithmetic: exact (default) or fast
   --threads <n>           CPU threads (default: all cores)
@@ -50,8 +57,8 @@ Options:
   --queue-name <name>     queue name (default flwnet)
   -h, --help              show this help
 
-Exit status: 0 when every image was enhanced, 1 when any failed, 2 for usage errors,
-130 when interrupted.
+Exit status: 0 when every image was enhanced (ignored non-image files are listed but do not
+fail the run), 1 when any failed, 2 for usage errors and bad option values, 130 when interrupted.
 `;
 
 const OPTIONS = {
@@ -66,6 +73,8 @@ const OPTIONS = {
   threads: { type: 'string' },
   concurrency: { type: 'string' },
   'skip-existing': { type: 'boolean' },
+  'strip-metadata': { type: 'boolean' },
+  overwrite: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   json: { type: 'boolean' },
   queue: { type: 'string' },
@@ -85,7 +94,7 @@ interface Settings {
   threads?: number;
 }
 
-type Status = 'written' | 'skipped' | 'failed' | 'planned' | 'not-run';
+type Status = 'written' | 'skipped' | 'ignored' | 'failed' | 'planned' | 'not-run';
 
 interface Outcome {
   input: string;
@@ -111,14 +120,19 @@ export async function runEnhance(argv: string[]): Promise<number> {
   }
   if (positionals.length === 0) throw new UsageError('enhance needs an input: a file, a directory or a pattern');
   const settings = readSettings(values);
+  checkStreams(positionals, values);
   const plan = await planOrUsageError(positionals, values, settings.format);
+  if (!values['dry-run']) checkWeightsGiven(values.weights);
   const skipped: EnhanceJob[] = [];
   const pending: EnhanceJob[] = [];
   for (const job of plan.jobs) (values['skip-existing'] && (await exists(job.output)) ? skipped : pending).push(job);
   const missing: Outcome[] = plan.missing.map(({ input, message }) => ({
     input, output: null, status: 'failed', code: 'ERR_FLWNET_INVALID_INPUT', message,
   }));
-  const skippedOutcomes: Outcome[] = skipped.map((job) => ({ input: job.input, output: job.output, status: 'skipped' }));
+  const skippedOutcomes: Outcome[] = [
+    ...skipped.map((job): Outcome => ({ input: job.input, output: job.output, status: 'skipped' })),
+    ...plan.ignored.map(({ input, message }): Outcome => ({ input, output: null, status: 'ignored', message })),
+  ];
   if (values['dry-run']) {
     const planned: Outcome[] = pending.map((job) => ({ input: job.input, output: job.output, status: 'planned' }));
     return report([...planned, ...skippedOutcomes, ...missing], emptyTotals(), values);
@@ -133,10 +147,9 @@ export async function runEnhance(argv: string[]): Promise<number> {
 function readSettings(values: Values): Settings {
   const quality = numberOption('quality', values.quality);
   const concurrency = numberOption('concurrency', values.concurrency);
+  const threads = numberOption('threads', values.threads);
   const format = checkFormat(values.format);
-  if (quality !== undefined && (format === 'png' || format === 'gif')) {
-    throw new InvalidOptionError(`quality does not apply to ${format} output`);
-  }
+  checkQualityApplies(format, quality);
   return {
     exposure: checkExposure(numberOption('exposure', values.exposure)),
     format,
@@ -144,13 +157,20 @@ function readSettings(values: Values): Settings {
     concurrency: concurrency === undefined ? undefined : checkInteger('concurrency', concurrency, 1, 4096, 0),
     device: checkDevice(values.device),
     precision: checkPrecision(values.precision),
-    threads: numberOption('threads', values.threads),
+    threads: threads === undefined ? undefined : checkInteger('threads', threads, 1, 1024, 0),
   };
+}
+
+/** "-" (stdin or stdout) names one image: it cannot mix with other inputs or with --json on stdout. */
+function checkStreams(inputs: string[], values: Values): void {
+  if (inputs.includes('-') && inputs.length > 1) throw new UsageError('"-" (stdin) must be the only input');
+  if (values.output === '-' && values.json) throw new UsageError('--json and "-o -" both write stdout; choose one');
+  if (inputs.includes('-') && values.output === undefined) throw new UsageError('stdin input needs -o <file> or -o -');
 }
 
 async function planOrUsageError(inputs: string[], values: Values, format?: OutputFormat): Promise<InputPlan> {
   try {
-    return await planJobs(inputs, { output: values.output, recursive: values.recursive === true, format });
+    return await planJobs(inputs, { output: values.output, recursive: values.recursive === true, format, overwrite: values.overwrite === true });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -172,7 +192,8 @@ async function enhanceJobs(jobs: EnhanceJob[], settings: Settings, values: Value
   const onInterrupt = () => controller.abort(new AbortError('interrupted'));
   const progress = new ProgressReporter(process.stderr, jobs.length);
   const outcomes: Outcome[] = jobs.map((job) => ({ input: job.input, output: job.output, status: 'not-run' }));
-  const items = jobs.map((job, index) => ({ input: job.input, id: index, format: job.format }));
+  const stdin = jobs.some((job) => job.input === '-') ? await readStdin() : undefined;
+  const items = jobs.map((job, index) => ({ input: job.input === '-' ? (stdin as Buffer) : job.input, id: index, format: job.format }));
   const directories = new Set<string>();
   let aborted = false;
   process.once('SIGINT', onInterrupt);
@@ -180,6 +201,7 @@ async function enhanceJobs(jobs: EnhanceJob[], settings: Settings, values: Value
     const run = enhancer.enhanceMany(items, {
       exposure: settings.exposure,
       quality: settings.quality,
+      metadata: values['strip-metadata'] ? 'strip' : 'keep',
       concurrency: settings.concurrency,
       signal: controller.signal,
       onProgress: (p) => progress.update(p),
@@ -203,12 +225,16 @@ async function saveResult(job: EnhanceJob, result: BatchResult, directories: Set
   const base = { input: job.input, output: job.output };
   if (!result.ok) return { ...base, status: 'failed', code: result.error.code, message: result.error.message };
   try {
+    if (job.output === '-') {
+      await new Promise<void>((resolve, reject) => process.stdout.write(result.data, (err) => (err ? reject(err) : resolve())));
+      return { ...base, status: 'written' };
+    }
     const dir = path.dirname(job.output);
     if (!directories.has(dir)) {
       await fs.mkdir(dir, { recursive: true });
       directories.add(dir);
     }
-    await writeAtomically(job.output, result.data);
+    await writeFileAtomically(job.output, result.data);
     return { ...base, status: 'written' };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
@@ -222,6 +248,7 @@ function count(outcomes: Outcome[], status: Status): number {
 
 /** Prints the summary (stderr, and JSON on stdout with --json) and returns the exit code. */
 function report(outcomes: Outcome[], totals: RunTotals, values: Values): number {
+  const images = outcomes.filter((o) => o.status !== 'ignored');
   const failures = outcomes.filter((o) => o.status === 'failed');
   const written = count(outcomes, 'written');
   const exitCode = totals.aborted ? 130 : failures.length > 0 ? 1 : 0;
@@ -231,15 +258,16 @@ function report(outcomes: Outcome[], totals: RunTotals, values: Values): number 
       dryRun: values['dry-run'] === true,
       aborted: totals.aborted,
       device: totals.device,
-      total: outcomes.length,
+      total: images.length,
       written,
       skipped: count(outcomes, 'skipped'),
+      ignored: outcomes.filter((o) => o.status === 'ignored').map(({ input, message }) => ({ input, reason: message })),
       failed: failures.length,
       notRun: count(outcomes, 'not-run'),
       seconds: totals.seconds,
       imagesPerSecond: totals.seconds > 0 ? written / totals.seconds : 0,
       mpixPerSecond: totals.mpixPerSecond,
-      outputs: outcomes,
+      outputs: images,
       failures: failures.map(({ input, output, code, message }) => ({ input, output, code, message })),
     };
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
@@ -257,22 +285,29 @@ function summaryText(outcomes: Outcome[], totals: RunTotals, values: Values): st
   const failures = outcomes.filter((o) => o.status === 'failed');
   const written = count(outcomes, 'written');
   const skipped = count(outcomes, 'skipped');
+  const images = outcomes.length - skipped - count(outcomes, 'ignored');
   // One image on its own keeps the one-line form: "wrote <file>" or the error itself.
-  if (outcomes.length === 1 && !values['dry-run'] && !totals.aborted) {
+  if (outcomes.length === 1 && images === 1 && !values['dry-run'] && !totals.aborted) {
     const [only] = outcomes;
-    if (only.status === 'written') return `flwnet: wrote ${only.output} (${totals.device})\n`;
-    if (only.status === 'failed') return `flwnet: ${only.message?.split('\n')[0]}\n`;
+    const output = only.output === '-' ? 'stdout' : only.output;
+    if (only.status === 'written') return `flwnet: wrote ${output} (${totals.device})\n`;
+    if (only.status === 'failed') return `flwnet: ${only.input}: ${only.message?.split('\n')[0]}\n`;
   }
   const lines: string[] = [];
   if (values['dry-run']) {
     lines.push(`flwnet: dry run: ${count(outcomes, 'planned')} image(s) would be written, ${skipped} skipped`);
   } else if (totals.aborted) {
-    lines.push(`flwnet: interrupted after writing ${written} of ${outcomes.length - skipped} image(s); run again with --skip-existing to resume`);
+    lines.push(`flwnet: interrupted after writing ${written} of ${images} image(s); run again with --skip-existing to resume`);
   } else {
     const rate = totals.seconds > 0 ? `, ${(written / totals.seconds).toFixed(1)} images/s` : '';
     const skip = skipped > 0 ? `, ${skipped} skipped (output exists)` : '';
-    lines.push(`flwnet: wrote ${written} of ${outcomes.length - skipped} image(s) in ${totals.seconds.toFixed(1)} s${rate}${skip}` +
+    lines.push(`flwnet: wrote ${written} of ${images} image(s) in ${totals.seconds.toFixed(1)} s${rate}${skip}` +
       (totals.device ? ` on ${totals.device}` : ''));
+  }
+  const ignored = outcomes.filter((o) => o.status === 'ignored');
+  if (ignored.length > 0) {
+    lines.push(`flwnet: ${ignored.length} file(s) ignored:`);
+    for (const o of ignored) lines.push(`  ${o.input}: ${o.message}`);
   }
   if (failures.length > 0) {
     lines.push(`flwnet: ${failures.length} failed:`);
@@ -286,16 +321,4 @@ async function exists(file: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-/** Writes through a temporary file and a rename, so no partial output is left behind. */
-export async function writeAtomically(file: string, data: Uint8Array): Promise<void> {
-  const temp = `${file}.${process.pid}.partial`;
-  try {
-    await fs.writeFile(temp, data);
-    await fs.rename(temp, file);
-  } catch (err) {
-    await fs.rm(temp, { force: true });
-    throw err;
-  }
 }

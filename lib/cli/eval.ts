@@ -7,10 +7,11 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Enhancer } from '../enhancer';
 import { FlwnetError } from '../errors';
-import { decodeImage, type RawImage } from '../image-io';
+import { isImageFile } from '../formats';
+import { decodeStillImage, type RawImage } from '../image-io';
 import { evaluate, type Evaluation, type LossImage } from '../losses';
 import { checkDevice, checkExposure, MAX_PIXELS_LIMIT, type DeviceOption } from '../options';
-import { numberOption, parseCommandLine, UsageError } from './common';
+import { checkWeightsGiven, numberOption, parseCommandLine, UsageError } from './common';
 
 const HELP = `Usage: flwnet eval --enhanced <dir> --reference <dir> [options]
        flwnet eval --low <dir> --reference <dir> [--weights <file>] [--exposure auto|<0..1>] [options]
@@ -34,7 +35,7 @@ Options:
 
 Files present in only one directory are listed on stderr and left out. Progress goes to stderr.
 Exit status: 0 when every pair was evaluated, 1 when any failed or there was nothing to pair,
-2 for usage errors.
+2 for usage errors and bad option values.
 `;
 
 const OPTIONS = {
@@ -49,7 +50,6 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.avif', '.gif', '.heic', '.heif']);
 const METRICS = ['psnr', 'ssim', 'ciede2000', 'l1', 'ssimLoss', 'color', 'brightness', 'structure', 'total'] as const;
 const PROGRESS_INTERVAL_MS = 2000;
 
@@ -102,6 +102,7 @@ function readSettings(values: ReturnType<typeof parseCommandLine<typeof OPTIONS>
   if (values.reference === undefined) throw new UsageError('eval needs --reference <dir>');
   if (values.json && values.csv) throw new UsageError('give --json or --csv, not both');
   const mode = values.low !== undefined ? 'low' : 'enhanced';
+  if (mode === 'low') checkWeightsGiven(values.weights);
   if (mode === 'enhanced' && (values.weights !== undefined || values.exposure !== undefined)) {
     throw new UsageError('--weights and --exposure apply to --low only');
   }
@@ -125,7 +126,7 @@ async function listImages(dir: string): Promise<string[]> {
     throw new UsageError(`cannot read directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   return entries
-    .filter((e) => e.isFile() && IMAGE_EXTENSIONS.has(path.extname(e.name).toLowerCase()))
+    .filter((e) => e.isFile() && isImageFile(e.name))
     .map((e) => path.join(dir, e.name))
     .sort();
 }
@@ -193,7 +194,7 @@ async function evaluatePair(pair: Pair, settings: Settings, enhancer?: Enhancer)
 async function readImage(file: string): Promise<RawImage> {
   const bytes = await fs.readFile(file);
   try {
-    return await decodeImage(bytes, MAX_PIXELS_LIMIT);
+    return await decodeStillImage(bytes, MAX_PIXELS_LIMIT, 'eval');
   } catch (err) {
     if (err instanceof FlwnetError) err.message = `${file}: ${err.message}`;
     throw err;

@@ -6,7 +6,10 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { OutputFormat } from '../options';
+import { extensionFor, formatFromExtension, isImageFile } from '../formats';
+import { OUTPUT_FORMATS, type OutputFormat } from '../options';
+
+export { formatFromExtension };
 
 export interface EnhanceJob {
   input: string;
@@ -24,6 +27,8 @@ export interface InputPlan {
   jobs: EnhanceJob[];
   /** Arguments that named nothing readable, reported as failures. */
   missing: MissingInput[];
+  /** Files found in directories or patterns that are not enhanced, each with the reason. */
+  ignored: MissingInput[];
 }
 
 export interface PlanOptions {
@@ -31,27 +36,12 @@ export interface PlanOptions {
   output?: string;
   recursive: boolean;
   format?: OutputFormat;
-}
-
-/** Extensions picked up from directories and patterns (explicitly named files are always taken). */
-const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set([
-  'jpg', 'jpeg', 'jpe', 'jfif', 'png', 'webp', 'avif', 'tif', 'tiff', 'gif', 'heic', 'heif', 'jxl', 'jp2',
-]);
-const EXTENSION_FORMATS: Readonly<Record<string, OutputFormat>> = {
-  jpg: 'jpeg', jpeg: 'jpeg', jpe: 'jpeg', jfif: 'jpeg', png: 'png', webp: 'webp', avif: 'avif', tif: 'tiff', tiff: 'tiff', gif: 'gif',
-};
-
-/** The format named by a file's extension, when it is one flwnet writes. */
-export function formatFromExtension(file: string): OutputFormat | undefined {
-  return EXTENSION_FORMATS[path.extname(file).slice(1).toLowerCase()];
+  /** Allow an output to be its own input (written in place). */
+  overwrite?: boolean;
 }
 
 export function hasGlobChars(text: string): boolean {
   return /[*?[]/.test(text);
-}
-
-function isImageFile(file: string): boolean {
-  return IMAGE_EXTENSIONS.has(path.extname(file).slice(1).toLowerCase());
 }
 
 async function statOrUndefined(file: string) {
@@ -83,10 +73,6 @@ export function defaultOutputPath(input: string, format?: OutputFormat): string 
   return `${base}-enhanced${format ? extensionFor(format) : ext}`;
 }
 
-function extensionFor(format: OutputFormat): string {
-  return `.${format === 'jpeg' ? 'jpg' : format}`;
-}
-
 /** `relative` placed under `outputDir`, its extension changed to the format written when needed. */
 function mirroredOutput(outputDir: string, relative: string, format?: OutputFormat): string {
   const target = path.join(outputDir, relative);
@@ -97,19 +83,21 @@ function mirroredOutput(outputDir: string, relative: string, format?: OutputForm
 }
 
 /** Files under `dir`, sorted; all depths with `recursive`. Hidden entries and `skipDir` are left out. */
-export async function listDirectory(dir: string, recursive: boolean, skipDir?: string): Promise<string[]> {
+export async function listDirectory(dir: string, recursive: boolean, skipDir?: string, ignored?: MissingInput[]): Promise<string[]> {
   const found: string[] = [];
   const visit = async (current: string): Promise<void> => {
     const entries = await fs.readdir(current, { withFileTypes: true }).catch(() => []);
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const entry of entries) {
-      if (entry.name.startsWith('.')) continue;
       const full = path.join(current, entry.name);
       if (entry.isDirectory()) {
         // Symbolic links to directories are not followed, so a link cycle cannot trap the walk.
-        if (recursive && path.resolve(full) !== skipDir) await visit(full);
+        if (entry.name.startsWith('.') || path.resolve(full) === skipDir) continue;
+        if (recursive) await visit(full);
+        else ignored?.push({ input: full, message: 'a subdirectory (add -r to include it)' });
       } else if (await isFileEntry(entry, full)) {
-        found.push(full);
+        if (entry.name.startsWith('.')) ignored?.push({ input: full, message: 'a hidden file' });
+        else found.push(full);
       }
     }
   };
@@ -148,7 +136,8 @@ export function segmentPattern(segment: string): RegExp {
     } else source += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
   }
   const hidden = segment.startsWith('.') ? '' : '(?!\\.)';
-  return new RegExp(`^${hidden}${source}$`);
+  // Case-insensitive, like the extension check of directory scans: *.jpg also finds IMG_1.JPG.
+  return new RegExp(`^${hidden}${source}$`, 'i');
 }
 
 /** Files matching `pattern`, sorted, with the directory the pattern's fixed prefix names. */
@@ -179,17 +168,21 @@ export async function expandPattern(pattern: string, skipDir?: string): Promise<
 
 /** Expands the arguments into jobs; throws a plain Error (a usage problem) for clashing outputs. */
 export async function planJobs(inputs: string[], options: PlanOptions): Promise<InputPlan> {
+  if (inputs.length === 1 && inputs[0] === '-') return planStdin(options);
   if (await isSingleFileForm(inputs, options.output)) {
     const input = inputs[0];
     const output = options.output ?? defaultOutputPath(input, options.format);
-    return { jobs: [{ input, output, format: options.format ?? formatFromExtension(output) }], missing: [] };
+    if (!options.overwrite && (await isSameFile(input, output))) {
+      throw new Error(`${output} is the input itself; pass --overwrite to replace it in place`);
+    }
+    return { jobs: [{ input, output, format: outputFormatOf(output, options.format) }], missing: [], ignored: [] };
   }
   if (options.output === undefined) throw new Error('enhancing a directory, a pattern or several files needs -o <directory>');
   const outputDir = options.output;
   const skipDir = path.resolve(outputDir);
-  const plan: InputPlan = { jobs: [], missing: [] };
+  const plan: InputPlan = { jobs: [], missing: [], ignored: [] };
   const seen = new Map<string, string>(); // output -> input, to catch two inputs writing one file
-  const add = (input: string, relative: string) => {
+  const add = async (input: string, relative: string) => {
     const output = mirroredOutput(outputDir, relative, options.format);
     const key = path.resolve(output);
     const earlier = seen.get(key);
@@ -197,26 +190,67 @@ export async function planJobs(inputs: string[], options: PlanOptions): Promise<
       if (path.resolve(earlier) === path.resolve(input)) return; // named twice: enhanced once
       throw new Error(`${earlier} and ${input} would both be written to ${output}`);
     }
-    if (key === path.resolve(input)) throw new Error(`${input} would be overwritten by its own output (choose another -o)`);
+    if (!options.overwrite && (await isSameFile(input, output))) {
+      throw new Error(`${input} would be overwritten by its own output (choose another -o, or pass --overwrite)`);
+    }
     seen.set(key, input);
     plan.jobs.push({ input, output, format: options.format ?? formatFromExtension(output) });
   };
   for (const input of inputs) {
     const stat = await statOrUndefined(input);
     if (stat?.isDirectory()) {
-      const files = (await listDirectory(input, options.recursive, skipDir)).filter(isImageFile);
+      const files = keepImages(await listDirectory(input, options.recursive, skipDir, plan.ignored), plan.ignored);
       if (files.length === 0) plan.missing.push({ input, message: 'no images in this directory' });
-      for (const file of files) add(file, path.relative(input, file));
+      for (const file of files) await add(file, path.relative(input, file));
     } else if (stat) {
-      add(input, path.basename(input));
+      await add(input, path.basename(input));
     } else if (hasGlobChars(input)) {
       const { base, files } = await expandPattern(input, skipDir);
-      const images = files.filter(isImageFile);
+      const images = keepImages(files, plan.ignored);
       if (images.length === 0) plan.missing.push({ input, message: 'no images match this pattern' });
-      for (const file of images) add(file, path.relative(base, file));
+      for (const file of images) await add(file, path.relative(base, file));
     } else {
       plan.missing.push({ input, message: 'no such file or directory' });
     }
   }
   return plan;
+}
+
+/** The image files of `files`; the others are recorded in `ignored` with the reason. */
+function keepImages(files: string[], ignored: MissingInput[]): string[] {
+  const images: string[] = [];
+  for (const file of files) {
+    if (isImageFile(file)) images.push(file);
+    else ignored.push({ input: file, message: `not an image file (extension "${path.extname(file) || 'none'}")` });
+  }
+  return images;
+}
+
+/** The format for an output file: --format, else its extension; an unknown extension is refused. */
+function outputFormatOf(output: string, format?: OutputFormat): OutputFormat | undefined {
+  if (format || output === '-') return format;
+  const named = formatFromExtension(output);
+  if (!named) {
+    throw new Error(
+      `cannot tell the output format from "${path.extname(output) || output}": give the output one of the extensions of ${OUTPUT_FORMATS.join(', ')}, or --format`,
+    );
+  }
+  return named;
+}
+
+/** Stdin as the one input: -o names a file or "-" (stdout). */
+function planStdin(options: PlanOptions): InputPlan {
+  const output = options.output as string;
+  return { jobs: [{ input: '-', output, format: outputFormatOf(output, options.format) }], missing: [], ignored: [] };
+}
+
+/**
+ * True when `output` is `input` itself: the same path, or (when the output exists) the same file
+ * reached through a symbolic link, a hard link or a case-insensitive file system.
+ */
+export async function isSameFile(input: string, output: string): Promise<boolean> {
+  if (output === '-') return false;
+  if (path.resolve(input) === path.resolve(output)) return true;
+  const [a, b] = await Promise.all([statOrUndefined(input), statOrUndefined(output)]);
+  return a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
 }

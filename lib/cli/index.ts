@@ -9,13 +9,16 @@ const HELP = `flwnet — brighten low-light photos with FLW-Net (arXiv 2304.0297
 Usage:
   flwnet enhance <input> [-o output] [options]   enhance an image (see: flwnet enhance --help)
   flwnet enhance <inputs...> -o <dir> [options]  enhance files, directories (-r) and patterns
-  flwnet convert <input> <output.safetensors>    convert weights between .pth and .safetensors
+  flwnet convert <input> <output.safetensors>    check .pth or .safetensors weights, write .safetensors
   flwnet eval --enhanced <dir> --reference <dir> losses and metrics of enhanced images
   flwnet eval --low <dir> --reference <dir>      enhance low-light images, then evaluate them
   flwnet enhance <inputs...> -o <dir> --queue redis://HOST:PORT   send a batch to queue workers
   flwnet serve [--port 8080] [options]           serve enhancement over HTTP (see: flwnet serve --help)
   flwnet worker --redis redis://HOST:PORT        take enhancement jobs from a Redis queue
   flwnet --version | --help
+
+Exit status: 0 success, 1 when an image or file failed, 2 for usage errors and bad option
+values, 130 when interrupted.
 
 Weights: pass --weights <file> or set FLWNET_WEIGHTS to the published checkpoint
 (flwnet-official.pth) or a .safetensors file made by "flwnet convert".

@@ -13,10 +13,9 @@
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
-import sharp from 'sharp';
 import type { Enhancer } from '../enhancer';
 import { AbortError, InvalidInputError, InvalidOptionError, TimeoutError, TooLargeError } from '../errors';
-import { outputFormatFor } from '../image-io';
+import { outputFormatFor, probeImage, type ImageHeader } from '../image-io';
 import { evaluate } from '../losses';
 import type { DeviceOption, OutputFormat } from '../options';
 import { Admission } from './admission';
@@ -50,7 +49,7 @@ export interface FlwnetRoutesOptions {
 }
 
 const MIME: Record<OutputFormat, string> = {
-  jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', avif: 'image/avif', tiff: 'image/tiff', gif: 'image/gif',
+  jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', avif: 'image/avif', tiff: 'image/tiff', gif: 'image/gif', bmp: 'image/bmp',
 };
 const OPEN_PATHS = new Set(['/healthz', '/readyz']);
 
@@ -251,17 +250,17 @@ async function readImages(request: FastifyRequest, fields: string[]): Promise<Bu
 }
 
 /** Reads only the image header: 415 when it is not an image, 413 when it has too many pixels. */
-async function checkImageHeader(data: Buffer, maxPixels: number, name: string) {
-  let meta: sharp.Metadata;
+async function checkImageHeader(data: Buffer, maxPixels: number, name: string): Promise<ImageHeader> {
+  let header: ImageHeader;
   try {
-    meta = await sharp(data, { limitInputPixels: false }).metadata();
+    header = await probeImage(data);
   } catch (err) {
-    throw new InvalidInputError(`${name} is not a readable image: ${(err as Error).message}`, { cause: err });
+    throw new InvalidInputError(`${name}: ${(err as Error).message}`, { cause: err });
   }
-  const width = meta.width ?? 0;
-  const height = meta.height ?? 0;
-  if (width * height > maxPixels) {
-    throw new TooLargeError(`${name} is ${width} x ${height} = ${width * height} pixels, over the limit of ${maxPixels}`);
+  const { width, height, pages } = header;
+  if (width * height * pages > maxPixels) {
+    const what = pages > 1 ? `${pages} frames of ${width} x ${height}` : `${width} x ${height}`;
+    throw new TooLargeError(`${name} is ${what} = ${width * height * pages} pixels, over the limit of ${maxPixels}`);
   }
-  return { width, height, format: meta.format ?? 'png' };
+  return header;
 }

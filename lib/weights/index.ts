@@ -4,8 +4,9 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
+import { writeFileAtomically } from '../atomic-write';
 import { WeightsError } from '../errors';
+import { withoutDataParallelPrefix } from './dtypes';
 import { readPth, type Tensor } from './pth';
 import { readSafetensors, writeSafetensors } from './safetensors';
 
@@ -126,9 +127,9 @@ function parseWeights(bytes: Uint8Array, source: string): FlwnetWeights {
     if (bytes.length > MAX_WEIGHTS_FILE_BYTES) {
       throw new WeightsError(`${bytes.length} bytes exceeds the limit of ${MAX_WEIGHTS_FILE_BYTES} for a weights file`);
     }
-    if (detectFormat(bytes) === 'pth') return new FlwnetWeights(readPth(bytes), source);
+    if (detectFormat(bytes) === 'pth') return new FlwnetWeights(withoutDataParallelPrefix(readPth(bytes)), source);
     const file = readSafetensors(bytes);
-    const weights = new FlwnetWeights(file.tensors, source);
+    const weights = new FlwnetWeights(withoutDataParallelPrefix(file.tensors), source);
     // Files this package wrote record a digest of the values; a mismatch means they were altered.
     const recorded = file.metadata[SHA256_METADATA_KEY];
     if (recorded !== undefined && recorded !== weights.sha256()) {
@@ -190,13 +191,9 @@ export function toSafetensors(weights: FlwnetWeights): Buffer {
 
 /** Writes the weights as safetensors, through a temporary file renamed into place. */
 export async function saveSafetensors(weights: FlwnetWeights, file: string): Promise<void> {
-  const bytes = toSafetensors(weights);
-  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   try {
-    await fs.promises.writeFile(temporary, bytes, { flag: 'wx' });
-    await fs.promises.rename(temporary, file);
+    await writeFileAtomically(file, toSafetensors(weights));
   } catch (err) {
-    await fs.promises.rm(temporary, { force: true });
     throw new WeightsError(`cannot write ${file}: ${(err as Error).message}`, { cause: err });
   }
 }

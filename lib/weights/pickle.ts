@@ -1,10 +1,12 @@
 /**
  * A pickle reader for PyTorch state_dicts that executes nothing. It implements only the opcodes
- * torch.save emits for a state_dict and resolves only three globals — collections.OrderedDict,
- * torch._utils._rebuild_tensor_v2 and torch.FloatStorage — into inert data. Any other global,
+ * torch.save emits for a state_dict and resolves only these globals — collections.OrderedDict,
+ * torch._utils._rebuild_tensor_v2 and the float storages (Float, Half, BFloat16, Double) — into
+ * inert data. Any other global,
  * callable or opcode is refused by name, and every structure it builds is bounded.
  */
 import { WeightsError } from '../errors';
+import type { FloatDtype } from './dtypes';
 
 export interface PickleLimits {
   maxMemo: number;
@@ -27,7 +29,7 @@ export const DEFAULT_PICKLE_LIMITS: PickleLimits = {
 /** A persistent storage reference: ('storage', torch.FloatStorage, key, location, numel). */
 export interface StorageRef {
   readonly kind: 'storage';
-  readonly dtype: 'float32';
+  readonly dtype: FloatDtype;
   readonly key: string;
   readonly location: string;
   readonly numel: number;
@@ -42,7 +44,16 @@ export interface TensorRef {
   readonly stride: readonly number[];
 }
 
-type GlobalName = 'collections.OrderedDict' | 'torch._utils._rebuild_tensor_v2' | 'torch.FloatStorage';
+type StorageName = 'torch.FloatStorage' | 'torch.HalfStorage' | 'torch.BFloat16Storage' | 'torch.DoubleStorage';
+type GlobalName = 'collections.OrderedDict' | 'torch._utils._rebuild_tensor_v2' | StorageName;
+
+/** The floating-point storage classes, read as float32 whatever their precision. */
+const FLOAT_STORAGES: Readonly<Record<StorageName, FloatDtype>> = {
+  'torch.FloatStorage': 'float32',
+  'torch.HalfStorage': 'float16',
+  'torch.BFloat16Storage': 'bfloat16',
+  'torch.DoubleStorage': 'float64',
+};
 
 interface GlobalRef {
   readonly kind: 'global';
@@ -61,14 +72,11 @@ export type PickleValue = null | boolean | number | string | PickleValue[] | Pic
 const ALLOWED_GLOBALS: ReadonlySet<string> = new Set<GlobalName>([
   'collections.OrderedDict',
   'torch._utils._rebuild_tensor_v2',
-  'torch.FloatStorage',
+  ...(Object.keys(FLOAT_STORAGES) as StorageName[]),
 ]);
 
-/** Storage classes torch may name, with the dtype they hold: refused with a precise message. */
+/** Other storage classes torch may name, with the dtype they hold: refused with a precise message. */
 const OTHER_STORAGES: Readonly<Record<string, string>> = {
-  'torch.HalfStorage': 'float16',
-  'torch.BFloat16Storage': 'bfloat16',
-  'torch.DoubleStorage': 'float64',
   'torch.LongStorage': 'int64',
   'torch.IntStorage': 'int32',
   'torch.ShortStorage': 'int16',
@@ -348,9 +356,9 @@ function resolveGlobal(module: string, name: string): GlobalRef {
   if (ALLOWED_GLOBALS.has(full)) return { kind: 'global', name: full as GlobalName };
   const dtype = OTHER_STORAGES[full];
   if (dtype !== undefined) {
-    throw new WeightsError(`pickle: ${full} holds ${dtype}; dtype not supported (only float32 weights are)`);
+    throw new WeightsError(`pickle: ${full} holds ${dtype}; dtype not supported (only float32, float16, bfloat16 and float64 weights are)`);
   }
-  throw new WeightsError(`pickle: global ${full} is not allowed (only OrderedDict, _rebuild_tensor_v2 and FloatStorage are)`);
+  throw new WeightsError(`pickle: global ${full} is not allowed (only OrderedDict, _rebuild_tensor_v2 and the float storages are)`);
 }
 
 function isNonNegativeInt(value: PickleValue): value is number {
@@ -362,11 +370,12 @@ function persistentLoad(pid: PickleValue): StorageRef {
     throw new WeightsError("pickle: persistent id is not a ('storage', type, key, location, numel) tuple");
   }
   const [, type, key, location, numel] = pid;
-  if (!isGlobal(type) || type.name !== 'torch.FloatStorage') throw new WeightsError('pickle: persistent storage type is not torch.FloatStorage');
+  const dtype = isGlobal(type) ? FLOAT_STORAGES[type.name as StorageName] : undefined;
+  if (dtype === undefined) throw new WeightsError('pickle: persistent storage type is not a float storage (torch.FloatStorage, HalfStorage, BFloat16Storage, DoubleStorage)');
   if (typeof key !== 'string' || !/^[A-Za-z0-9_]{1,64}$/.test(key)) throw new WeightsError('pickle: persistent storage key is not a plain name');
   if (typeof location !== 'string') throw new WeightsError(`pickle: storage ${key} has a location that is not a string`);
   if (!isNonNegativeInt(numel)) throw new WeightsError(`pickle: storage ${key} has an invalid element count`);
-  return { kind: 'storage', dtype: 'float32', key, location, numel };
+  return { kind: 'storage', dtype, key, location, numel };
 }
 
 function intTuple(value: PickleValue, what: string): number[] {

@@ -1,9 +1,10 @@
 /**
  * Reads a PyTorch zip checkpoint (torch.save of a state_dict, format of torch >= 1.6):
  * `<root>/data.pkl` describes the tensors, `<root>/data/<key>` holds each storage's raw
- * little-endian float32 values.
+ * little-endian values (float32, or float16/bfloat16/float64, converted to float32 here).
  */
 import { WeightsError } from '../errors';
+import { DTYPE_BYTES, readElement, type FloatDtype } from './dtypes';
 import { PickleDict, readPickle, type PickleValue, type TensorRef } from './pickle';
 import { ZipArchive, type ZipLimits, DEFAULT_ZIP_LIMITS } from './zip';
 
@@ -12,7 +13,6 @@ export interface Tensor {
   data: Float32Array;
 }
 
-const FLOAT_BYTES = 4;
 /** 64 MiB of float32: far above FLW-Net's 17,373 parameters, far below what would exhaust memory. */
 const MAX_TOTAL_ELEMENTS = 16 * 1024 * 1024;
 
@@ -54,17 +54,18 @@ class StorageCache {
   private readonly cache = new Map<string, DataView>();
   constructor(private readonly archive: ZipArchive, private readonly root: string) {}
 
-  get(key: string, numel: number): DataView {
+  get(key: string, numel: number, dtype: FloatDtype): DataView {
+    const elementBytes = DTYPE_BYTES[dtype];
     const cached = this.cache.get(key);
     if (cached !== undefined) {
-      if (cached.byteLength !== numel * FLOAT_BYTES) throw new WeightsError(`pth: storage ${key} is declared with two different sizes`);
+      if (cached.byteLength !== numel * elementBytes) throw new WeightsError(`pth: storage ${key} is declared with two different sizes`);
       return cached;
     }
     const name = `${this.root}data/${key}`;
     if (!this.archive.has(name)) throw new WeightsError(`pth: storage ${key} is missing from the archive (${name})`);
     const bytes = this.archive.read(name);
-    if (bytes.length !== numel * FLOAT_BYTES) {
-      throw new WeightsError(`pth: storage ${key} declares ${numel} floats but its record holds ${bytes.length} bytes`);
+    if (bytes.length !== numel * elementBytes) {
+      throw new WeightsError(`pth: storage ${key} declares ${numel} ${dtype === 'float32' ? 'floats' : `${dtype} values`} but its record holds ${bytes.length} bytes`);
     }
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.cache.set(key, view);
@@ -76,15 +77,15 @@ class StorageCache {
 function gather(name: string, tensor: TensorRef, storages: StorageCache): Tensor {
   const count = product(tensor.size);
   const needed = extentOf(tensor);
-  const { key, numel } = tensor.storage;
+  const { key, numel, dtype } = tensor.storage;
   if (needed > numel) throw new WeightsError(`pth: storage ${key} holds ${numel} floats but tensor ${name} needs ${needed}`);
-  const view = storages.get(key, numel);
+  const view = storages.get(key, numel, dtype);
   const data = new Float32Array(count);
   const rank = tensor.size.length;
   const index = new Array<number>(rank).fill(0);
   let source = tensor.offset;
   for (let i = 0; i < count; i++) {
-    data[i] = view.getFloat32(source * FLOAT_BYTES, true);
+    data[i] = readElement(view, 0, source, dtype);
     // Advance the multi-index like an odometer, moving the storage position by the strides.
     for (let d = rank - 1; d >= 0; d--) {
       index[d]!++;

@@ -4,6 +4,7 @@
  * tensors' bytes packed back to back with no gaps.
  */
 import { WeightsError } from '../errors';
+import { DTYPE_BYTES, readElement, type FloatDtype } from './dtypes';
 import type { Tensor } from './pth';
 
 const HEADER_LENGTH_BYTES = 8;
@@ -19,8 +20,12 @@ export interface SafetensorsFile {
   metadata: Record<string, string>;
 }
 
+/** safetensors dtype names of the float types read (as float32). */
+const FLOAT_DTYPES: Readonly<Record<string, FloatDtype>> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16', F64: 'float64' };
+
 interface HeaderEntry {
   name: string;
+  dtype: FloatDtype;
   shape: number[];
   begin: number;
   end: number;
@@ -82,10 +87,12 @@ function readHeaderEntry(name: string, value: unknown): HeaderEntry {
     if (key !== 'dtype' && key !== 'shape' && key !== 'data_offsets') throw new WeightsError(`safetensors: entry ${name} has unknown field ${key}`);
   }
   if (typeof dtype !== 'string') throw new WeightsError(`safetensors: entry ${name} has no dtype`);
-  if (dtype !== 'F32') {
+  const floatType = FLOAT_DTYPES[dtype];
+  if (floatType === undefined) {
     const known = KNOWN_DTYPES.has(dtype) ? '' : ' (unknown dtype)';
-    throw new WeightsError(`safetensors: tensor ${name} has dtype ${dtype}${known}; only F32 is supported`);
+    throw new WeightsError(`safetensors: tensor ${name} has dtype ${dtype}${known}; only F32, F16, BF16 and F64 are supported`);
   }
+  const elementBytes = DTYPE_BYTES[floatType];
   if (!Array.isArray(shape) || shape.length > MAX_RANK || !shape.every(isCount)) {
     throw new WeightsError(`safetensors: tensor ${name} has an invalid shape`);
   }
@@ -94,12 +101,12 @@ function readHeaderEntry(name: string, value: unknown): HeaderEntry {
   }
   const [begin, end] = offsets as [number, number];
   const elements = (shape as number[]).reduce((a, b) => a * b, 1);
-  if (end < begin || end - begin !== elements * FLOAT_BYTES) {
+  if (end < begin || end - begin !== elements * elementBytes) {
     throw new WeightsError(
-      `safetensors: tensor ${name} of shape [${shape.join(', ')}] needs ${elements * FLOAT_BYTES} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`,
+      `safetensors: tensor ${name} of shape [${shape.join(', ')}] needs ${elements * elementBytes} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`,
     );
   }
-  return { name, shape: shape as number[], begin, end };
+  return { name, dtype: floatType, shape: shape as number[], begin, end };
 }
 
 /** Tensors must tile the data section exactly: sorted by offset, from 0, no overlap, no gap. */
@@ -129,8 +136,8 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
   const view = new DataView(bytes.buffer, bytes.byteOffset + dataStart, bytes.byteLength - dataStart);
   const tensors = new Map<string, Tensor>();
   for (const entry of entries) {
-    const data = new Float32Array((entry.end - entry.begin) / FLOAT_BYTES);
-    for (let i = 0; i < data.length; i++) data[i] = view.getFloat32(entry.begin + i * FLOAT_BYTES, true);
+    const data = new Float32Array((entry.end - entry.begin) / DTYPE_BYTES[entry.dtype]);
+    for (let i = 0; i < data.length; i++) data[i] = readElement(view, entry.begin, i, entry.dtype);
     tensors.set(entry.name, { shape: [...entry.shape], data });
   }
   return { tensors, metadata };
