@@ -2,7 +2,10 @@
 // concurrencies, measures requests/s and p50/p99 latency of (a) Enhancer.enhance() called
 // in-process and (b) POST /v1/enhance on `flwnet serve`'s server (same Enhancer, keep-alive
 // clients on 127.0.0.1 in this same process, so client costs count against the service). The two
-// are interleaved round by round so background load hits both alike. Writes bench/results/serve.json.
+// are interleaved round by round so background load hits both alike. Because a busy machine makes
+// whole-throughput ratios noisy, the service's fixed cost per request is also measured directly:
+// the latency difference on 32 x 24 images (where inference is cheap), as a share of the 640 x 480
+// in-process latency. Writes bench/results/serve.json.
 //
 // Environment: FLWNET_BENCH_REQUESTS (per measurement, default 48), FLWNET_BENCH_ROUNDS (default 2),
 // FLWNET_BENCH_CONCURRENCY (default "1,2,4,8"), FLWNET_BENCH_THREADS, FLWNET_BENCH_DEVICE (default cpu).
@@ -73,6 +76,24 @@ function post(agent, port, body) {
   });
 }
 
+/** Median latency over HTTP minus median in-process, on tiny images, interleaved in blocks. */
+async function measureFixedCost(enhancer, blocks = 10, perBlock = 50) {
+  const tiny = await sharp(syntheticImage(32, 24, 3, 3).data, { raw: { width: 32, height: 24, channels: 3 } }).jpeg().toBuffer();
+  const service = await createService({ enhancer, concurrency: 1, maxQueue: 10 });
+  const port = Number(new URL(await service.listen({ port: 0, host: '127.0.0.1' })).port);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const direct = [];
+  const served = [];
+  for (let b = 0; b < blocks; b++) {
+    direct.push((await drive(1, perBlock, () => enhancer.enhance(tiny))).p50Ms);
+    served.push((await drive(1, perBlock, () => post(agent, port, tiny))).p50Ms);
+  }
+  agent.destroy();
+  await service.close();
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  return { image: '32x24 JPEG', inProcessP50Ms: median(direct), serviceP50Ms: median(served), perRequestMs: median(served) - median(direct) };
+}
+
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 async function main() {
@@ -104,7 +125,11 @@ async function main() {
       rounds: runs,
     });
     const row = { concurrency, inProcess: summary(inProcess), service: summary(overHttp) };
-    row.overheadPercent = 100 * (1 - row.service.requestsPerSecond / row.inProcess.requestsPerSecond);
+    // Each round pairs an in-process run with the service run right after it; the median of the
+    // paired ratios is robust to a round that other load on the machine slowed down.
+    const paired = overHttp.map((r, i) => 100 * (1 - r.requestsPerSecond / inProcess[i].requestsPerSecond)).sort((a, b) => a - b);
+    row.pairedOverheadsPercent = paired;
+    row.overheadPercent = paired[Math.floor(paired.length / 2)];
     rows.push(row);
     console.log(
       `c=${concurrency}: in-process ${row.inProcess.requestsPerSecond.toFixed(2)} req/s (p50 ${row.inProcess.p50Ms.toFixed(0)} ms, p99 ${row.inProcess.p99Ms.toFixed(0)} ms); ` +
@@ -112,8 +137,13 @@ async function main() {
         `overhead ${row.overheadPercent.toFixed(1)}%`,
     );
   }
+  const fixedCost = await measureFixedCost(enhancer);
+  const base = rows.find((r) => r.concurrency === 1) ?? rows[0];
+  fixedCost.shareOf640x480Percent = (100 * fixedCost.perRequestMs) / base.inProcess.p50Ms;
+  console.log(`service cost per request: ${fixedCost.perRequestMs.toFixed(2)} ms = ${fixedCost.shareOf640x480Percent.toFixed(2)}% of a 640x480 in-process call`);
   await enhancer.close();
   writeResult('serve.json', {
+    fixedCost,
     benchmark: 'serve',
     image: '640x480 JPEG (quality 90)',
     device: enhancer.description,
@@ -121,7 +151,7 @@ async function main() {
     loadAverage: os.loadavg(),
     requestsPerPoint: REQUESTS,
     rounds: ROUNDS,
-    note: 'service clients run in the benchmark process (keep-alive, 127.0.0.1); overhead = 1 - service req/s / in-process req/s',
+    note: 'service clients run in the benchmark process (keep-alive, 127.0.0.1); overheadPercent = median over rounds of 1 - service req/s / in-process req/s of the same round',
     results: rows,
     worstOverheadPercent: Math.max(...rows.map((r) => r.overheadPercent)),
     date: new Date().toISOString(),

@@ -207,14 +207,17 @@ queueTest('a worker SIGKILLed mid-job: its job is taken over by another worker a
   t.is(await stopWorker(rescuer), 0);
 });
 
-queueTest('Redis killed and restarted mid-batch: workers and producer reconnect and the batch finishes', async (t) => {
+queueTest('Redis killed and restarted mid-batch: workers and producer reconnect and the batch finishes (small inputs inline)', async (t) => {
   const server = await ensureRedis();
   const queue = newQueue();
   const workers = await Promise.all([startWorker(server.url, queue), startWorker(server.url, queue)]);
   const out = path.join(work, 'restart');
   const items = jobsFor(out, 4);
   let writtenBeforeRestart = -1;
-  const batch = await submitBatch(items, { redis: server.url, queue, pollIntervalMs: 50 });
+  // Inputs under 10 kB travel inside the jobs (so they live in Redis through the restart), the rest by path.
+  const inlined = items.filter((i) => fs.statSync(i.input).size <= 10_000).length;
+  t.true(inlined > 0 && inlined < items.length);
+  const batch = await submitBatch(items, { redis: server.url, queue, pollIntervalMs: 50, inlineBelowBytes: 10_000 });
   const results = [];
   for await (const r of batch.results()) {
     results.push(r);

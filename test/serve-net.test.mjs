@@ -86,6 +86,23 @@ sharedTest.serial('a client that disconnects cancels its inference', async (t) =
   await service.close();
 });
 
+sharedTest.serial('shutdown is bounded: past shutdownTimeoutMs, connections are cut and inference cancelled', async (t) => {
+  const service = await createService({ enhancer, concurrency: 1, shutdownTimeoutMs: 300 });
+  const url = await service.listen({ port: 0, host: '127.0.0.1' });
+  const big = await sharp(path.join(sharedDir, 'images', 'lowlight', 'dicm_30.jpg')).resize(3600, 2280).jpeg().toBuffer();
+  const pending = request(`${url}/v1/enhance`, { method: 'POST', body: big }).then((r) => r.status, (err) => err.code);
+  const deadline = Date.now() + 60_000;
+  while (enhancer.pending === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  const started = performance.now();
+  await service.close();
+  const seconds = (performance.now() - started) / 1000;
+  t.true(seconds < 5, `close took ${seconds.toFixed(2)} s`);
+  t.is(await pending, 'ECONNRESET');
+  const stopDeadline = performance.now() + 5000;
+  while (enhancer.pending > 0 && performance.now() < stopDeadline) await new Promise((r) => setTimeout(r, 10));
+  t.is(enhancer.pending, 0, 'the cut request stopped its inference');
+});
+
 sharedTest.serial('a 1 GB upload is refused with 413 without being buffered', async (t) => {
   const { service, url } = await listen({ maxBodyBytes: 8 << 20 });
   const port = Number(new URL(url).port);

@@ -222,6 +222,22 @@ sharedTest('the routes embed in another fastify app under a prefix without touch
   await app.close();
 });
 
+sharedTest('embedding next to a host app with its own @fastify/multipart keeps both working, with the service limits', async (t) => {
+  const app = Fastify();
+  await app.register(require('@fastify/multipart'));
+  app.post('/upload', async (request) => ({ size: (await (await request.file()).toBuffer()).length }));
+  await app.register(flwnetRoutes, { enhancer, prefix: '/img', maxBodyBytes: 256 << 10 });
+  const upload = multipart({ file: Buffer.alloc(512 << 10) });
+  t.deepEqual(JSON.parse((await app.inject({ method: 'POST', url: '/upload', ...upload })).body), { size: 512 << 10 });
+  const image = multipart({ image: photo });
+  const response = await app.inject({ method: 'POST', url: '/img/v1/enhance', ...image });
+  t.is(response.statusCode, 200, response.body);
+  t.true(response.rawPayload.equals(await enhancer.enhance(photo)));
+  const tooBig = multipart({ image: Buffer.alloc((256 << 10) + 1) });
+  t.is((await app.inject({ method: 'POST', url: '/img/v1/enhance', ...tooBig })).statusCode, 413);
+  await app.close();
+});
+
 sharedTest('createRequestHandler serves the routes from node:http', async (t) => {
   const handler = await createRequestHandler({ enhancer });
   const server = http.createServer(handler);

@@ -68,10 +68,14 @@ export async function flwnetRoutes(app: FastifyInstance, options: FlwnetRoutesOp
   const { metrics, admission } = settings;
   metrics.device.set({ device: options.enhancer.device, description: options.enhancer.description }, 1);
 
-  app.removeAllContentTypeParsers();
-  await app.register(multipart, {
-    limits: { fileSize: settings.maxBodyBytes, files: 2, fields: 0, parts: 2, headerPairs: 100 },
-  });
+  // Bodies are images: every content type but multipart is read as bytes. A host app that has
+  // registered @fastify/multipart already keeps its parser (the limits are applied per request).
+  if (app.hasRequestDecorator('isMultipart')) {
+    for (const type of ['application/json', 'text/plain', '*']) if (app.hasContentTypeParser(type)) app.removeContentTypeParser(type);
+  } else {
+    app.removeAllContentTypeParsers();
+    await app.register(multipart);
+  }
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: settings.maxBodyBytes }, (_request, body, done) => done(null, body));
 
   app.setErrorHandler((err, request, reply) => {
@@ -185,7 +189,7 @@ async function withSlot<T>(settings: Settings, reply: FastifyReply, work: (signa
 }
 
 async function enhanceRoute(settings: Settings, request: FastifyRequest, reply: FastifyReply) {
-  const [image] = await readImages(request, ['image']);
+  const [image] = await readImages(request, ['image'], settings.maxBodyBytes);
   const query = request.query as { exposure?: number; format?: OutputFormat | 'jpg'; quality?: number };
   return withSlot(settings, reply, async (signal) => {
     const header = await checkImageHeader(image, settings.maxPixels, 'the image');
@@ -197,7 +201,7 @@ async function enhanceRoute(settings: Settings, request: FastifyRequest, reply: 
 }
 
 async function inspectRoute(settings: Settings, request: FastifyRequest, reply: FastifyReply) {
-  const [image] = await readImages(request, ['image']);
+  const [image] = await readImages(request, ['image'], settings.maxBodyBytes);
   const { exposure } = request.query as { exposure?: number };
   return withSlot(settings, reply, async () => {
     const header = await checkImageHeader(image, settings.maxPixels, 'the image');
@@ -211,7 +215,7 @@ async function evaluateRoute(settings: Settings, request: FastifyRequest, reply:
   if (!request.isMultipart()) {
     throw new InvalidInputError('evaluate needs multipart/form-data with two files: enhanced and reference');
   }
-  const [enhanced, reference] = await readImages(request, ['enhanced', 'reference']);
+  const [enhanced, reference] = await readImages(request, ['enhanced', 'reference'], settings.maxBodyBytes);
   return withSlot(settings, reply, async () => {
     const header = await checkImageHeader(enhanced, settings.maxPixels, 'the enhanced image');
     await checkImageHeader(reference, settings.maxPixels, 'the reference image');
@@ -228,7 +232,7 @@ function countImage(settings: Settings, route: string, header: { width: number; 
 }
 
 /** The images of a request: the raw body for one field, or the named multipart files. */
-async function readImages(request: FastifyRequest, fields: string[]): Promise<Buffer[]> {
+async function readImages(request: FastifyRequest, fields: string[], maxBodyBytes: number): Promise<Buffer[]> {
   if (!request.isMultipart()) {
     if (!Buffer.isBuffer(request.body) || request.body.length === 0) {
       throw new InvalidInputError('the request body must hold an encoded image');
@@ -236,7 +240,8 @@ async function readImages(request: FastifyRequest, fields: string[]): Promise<Bu
     return [request.body];
   }
   const found = new Map<string, Buffer>();
-  for await (const part of request.parts()) {
+  const limits = { fileSize: maxBodyBytes, files: fields.length, fields: 0, parts: fields.length, headerPairs: 100 };
+  for await (const part of request.parts({ limits })) {
     if (part.type !== 'file' || !fields.includes(part.fieldname) || found.has(part.fieldname)) {
       throw new InvalidOptionError(`unexpected multipart field "${part.fieldname}" (expected files: ${fields.join(', ')}; options go in the query string)`);
     }

@@ -61,8 +61,9 @@ export class FlwnetService {
       }, this.shutdownTimeoutMs);
     });
     try {
-      await Promise.race([this.app.close(), deadline]);
-      await this.app.close();
+      const closed = this.app.close();
+      await Promise.race([closed, deadline]);
+      await closed;
     } finally {
       clearTimeout(timer);
       if (this.ownsEnhancer) await this.enhancer.close();
