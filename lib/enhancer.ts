@@ -7,6 +7,9 @@ import { decodeImage, encodeImage, outputFormatFor, type RawImage } from './imag
 import { loadNative, type NativeEngine, type NativeImage, type NativeModule } from './native';
 import {
   checkBackend,
+  checkCpuIsa,
+  checkCpuWinograd,
+  checkCudaExactKernel,
   checkDevice,
   checkExposure,
   checkFormat,
@@ -18,6 +21,8 @@ import {
   isPlainObject,
   MAX_PIXELS_LIMIT,
   type BackendOption,
+  type CpuIsaOption,
+  type CudaExactKernelOption,
   type DeviceOption,
   type OutputFormat,
   type PrecisionOption,
@@ -40,6 +45,12 @@ export interface EnhancerOptions {
   backend?: BackendOption;
   /** Largest image accepted, in pixels. Default 100,000,000; at most 2^28. */
   maxPixels?: number;
+  /** CPU instruction set: 'auto' (the best the processor runs) or one forced. Default: env FLWNET_CPU_ISA, else 'auto'. */
+  cpuIsa?: CpuIsaOption;
+  /** CPU: run e1..e6 through Winograd kernels (false: direct convolutions). Default: env FLWNET_CPU_WINOGRAD ('0'/'1'), else true. */
+  cpuWinograd?: boolean;
+  /** GPU kernel of precision 'exact': 'stream' or 'tile' (same results). Default: env FLWNET_CUDA_EXACT_KERNEL, else 'stream'. */
+  cudaExactKernel?: CudaExactKernelOption;
 }
 
 export interface EnhanceOptions {
@@ -81,7 +92,9 @@ export interface InspectResult {
 }
 
 /** The option names of Enhancer.create and of one enhance() call (top-level enhance() takes both). */
-export const ENHANCER_KEYS: readonly string[] = ['weights', 'device', 'threads', 'precision', 'backend', 'maxPixels'];
+export const ENHANCER_KEYS: readonly string[] = [
+  'weights', 'device', 'threads', 'precision', 'backend', 'maxPixels', 'cpuIsa', 'cpuWinograd', 'cudaExactKernel',
+];
 export const ENHANCE_KEYS: readonly string[] = ['exposure', 'format', 'quality', 'signal'];
 const RAW_KEYS = ['exposure', 'output', 'signal'] as const;
 
@@ -112,13 +125,21 @@ export class Enhancer {
     const backend = checkBackend(opts.backend);
     const threads = checkInteger('threads', opts.threads, 1, 1024, 0);
     const maxPixels = checkInteger('maxPixels', opts.maxPixels, 1, MAX_PIXELS_LIMIT, DEFAULT_MAX_PIXELS);
+    const cpuIsa = checkCpuIsa(opts.cpuIsa);
+    const cpuWinograd = checkCpuWinograd(opts.cpuWinograd);
+    const cudaExactKernel = checkCudaExactKernel(opts.cudaExactKernel).value;
     if (backend === 'cudnn' && device === 'cpu') {
       throw new InvalidOptionError("backend 'cudnn' needs a GPU device ('cuda', 'cuda:N' or 'auto')");
     }
     const weights = await resolveWeights(opts.weights as WeightsSource | undefined);
     const native = loadNative();
+    if (cpuIsa.value !== 'auto' && !native.cpuIsas.includes(cpuIsa.value)) {
+      throw new InvalidOptionError(
+        `${cpuIsa.source}: this processor does not run '${cpuIsa.value}' (it runs ${native.cpuIsas.join(', ')})`,
+      );
+    }
     const packed = weights.packed();
-    const common = { threads, precision, cudnn: backend === 'cudnn', maxPixels };
+    const common = { threads, precision, cudnn: backend === 'cudnn', maxPixels, cpuIsa: cpuIsa.value, cpuWinograd, cudaExactKernel };
     const engine = openEngine(native, device, packed, common);
     return new Enhancer(engine, engine.deviceName, engine.description, maxPixels, weights);
   }
@@ -234,6 +255,9 @@ interface EngineSettings {
   precision: PrecisionOption;
   cudnn: boolean;
   maxPixels: number;
+  cpuIsa: CpuIsaOption;
+  cpuWinograd: boolean;
+  cudaExactKernel: CudaExactKernelOption;
 }
 
 function openEngine(native: NativeModule, device: DeviceOption, packed: Float32Array, settings: EngineSettings): NativeEngine {

@@ -6,7 +6,7 @@
  */
 import { checkEnhanceOptions, Enhancer, ENHANCE_KEYS, ENHANCER_KEYS, type EnhanceOptions, type EnhancerOptions } from './enhancer';
 import { loadNative, type NativeCudaInfo } from './native';
-import { checkOptionKeys } from './options';
+import { checkCpuIsa, checkCpuWinograd, checkCudaExactKernel, checkOptionKeys } from './options';
 
 export * from './errors';
 export {
@@ -35,6 +35,8 @@ export {
   DEFAULT_MAX_PIXELS,
   MAX_PIXELS_LIMIT,
   type BackendOption,
+  type CpuIsaOption,
+  type CudaExactKernelOption,
   type DeviceOption,
   type OutputFormat,
   type PrecisionOption,
@@ -70,7 +72,10 @@ function enhancerKey(options: EnhancerOptions): string | undefined {
     weightsKey = `object:${weightObjectIds.get(weights)}`;
   } else return undefined;
   const { device, threads, precision, backend, maxPixels } = options;
-  return JSON.stringify([weightsKey, device, threads, precision, backend, maxPixels]);
+  // The engine settings as resolved (option, else environment variable), so a changed variable
+  // opens a new engine rather than reusing one built with the old setting.
+  const engine = [checkCpuIsa(options.cpuIsa).value, checkCpuWinograd(options.cpuWinograd), checkCudaExactKernel(options.cudaExactKernel).value];
+  return JSON.stringify([weightsKey, device, threads, precision, backend, maxPixels, ...engine]);
 }
 
 async function sharedEnhancer(options: EnhancerOptions): Promise<Enhancer> {

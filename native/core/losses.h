@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "engine_settings.h"
 #include "losses_formulas.h"
 
 namespace flwnet::losses {
@@ -73,8 +74,10 @@ LossReport finishLosses(const LossSums& sums, size_t pixels, const LossParts& pa
 double consistencyLoss(const ChannelMoments* channels, int count, size_t pixels);
 
 // CPU evaluation, multithreaded over row bands (threads = 0: all hardware threads). Fields of
-// parts left out are reported as NaN. Throws flwnet::Error on invalid input.
-LossReport evaluateCpu(const PixelView& enhanced, const PixelView& reference, int threads, LossParts parts = {});
+// parts left out are reported as NaN; `isa` forces an instruction set as for inference. Throws
+// flwnet::Error on invalid input.
+LossReport evaluateCpu(const PixelView& enhanced, const PixelView& reference, int threads, LossParts parts = {},
+                       CpuIsaSetting isa = CpuIsaSetting::Auto);
 
 #if FLWNET_WITH_CUDA
 // The CUDA twin of evaluateCpu on device `deviceIndex`; same sums in float64.

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/backend.h"
 #include "core/error.h"
 #include "winograd.h"
 
@@ -235,9 +236,7 @@ void TileWorker::run(const PackedNetwork& net, const ConvKernels& kernels, const
       } else if (s < kStageCount - 1) {
         computeConv(net, kernels, s, y, height, colBegin[s], colEnd[s]);
       } else {
-        if (request.cancel != nullptr && request.cancel->load(std::memory_order_relaxed) != 0) {
-          throw Error(ErrorCode::Cancelled, "enhancement was cancelled");
-        }
+        Backend::throwIfCancelled(request.cancel);
         computeOutput(net, kernels, request, y);
       }
       ++next[s];

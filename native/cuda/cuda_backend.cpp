@@ -30,14 +30,6 @@ constexpr size_t kBandBytes = size_t(128) << 20;        // output bytes per band
 constexpr size_t kInitialArenaBytes = size_t(48) << 20;  // a 1080p RGBA request with f32 output fits
 constexpr size_t kInitialStagingBytes = size_t(48) << 20;
 
-void throwIfCancelled(const EnhanceRequest* requests, size_t count) {
-  for (size_t i = 0; i < count; ++i) {
-    if (requests[i].cancel != nullptr && requests[i].cancel->load() != 0) {
-      throw Error(ErrorCode::Cancelled, "enhancement cancelled");
-    }
-  }
-}
-
 size_t outputElementBytes(OutputKind kind) { return kind == OutputKind::F32 ? sizeof(float) : sizeof(uint8_t); }
 
 // Where one batch's pieces live in the slot's arena (and, for inputs and outputs, in its pinned
@@ -94,13 +86,14 @@ class CudaBackend final : public Backend {
                                            : std::string("fast")) +
            ")";
   }
-  void enhance(const EnhanceRequest* requests, size_t count, GlobalResult* results) override;
-  GlobalResult inspect(const ImageU8& image, double exposure) override;
   int maxConcurrentRequests() const override { return kSlotCount; }
   int preferredBatch() const override { return cuda::kMaxBatch; }
 
+ protected:
+  void enhanceImpl(const EnhanceRequest* requests, size_t count, GlobalResult* results) override;
+  GlobalResult inspectImpl(const ImageU8& image, double exposure) override;
+
  private:
-  void validateInput(const ImageU8& image, double exposure) const;
   // Uploads the batch's inputs, runs the global branch and leaves the device batch description.
   cuda::DeviceBatch uploadAndRunGlobal(cuda::Slot& slot, const EnhanceRequest* requests, size_t count,
                                        const BatchLayout& plan);
@@ -111,8 +104,7 @@ class CudaBackend final : public Backend {
 
   int device_ = 0;
   Precision precision_;
-  cuda::ExactKernel exactKernel_;  // FLWNET_CUDA_EXACT_KERNEL, read once here
-  size_t maxPixels_;
+  cuda::ExactKernel exactKernel_;  // BackendOptions::cudaExactKernel
   cudaDeviceProp properties_{};
   cuda::DeviceMemory lenWeights_;
   cuda::DeviceMemory lenBiases_;
@@ -126,10 +118,10 @@ void uploadOnce(cuda::DeviceMemory& memory, const void* data, size_t bytes) {
 }
 
 CudaBackend::CudaBackend(const ModelWeights& weights, const BackendOptions& options)
-    : device_(options.deviceIndex),
+    : Backend(options.maxPixels),
+      device_(options.deviceIndex),
       precision_(options.precision),
-      exactKernel_(cuda::exactKernelFromEnvironment()),
-      maxPixels_(options.maxPixels == 0 ? kDefaultMaxPixels : options.maxPixels) {
+      exactKernel_(options.cudaExactKernel) {
   int devices = 0;
   const cudaError_t status = cudaGetDeviceCount(&devices);
   if (status != cudaSuccess) {
@@ -150,18 +142,7 @@ CudaBackend::CudaBackend(const ModelWeights& weights, const BackendOptions& opti
   slots_ = std::make_unique<cuda::SlotPool>(kSlotCount, kInitialArenaBytes, kInitialStagingBytes);
 }
 
-void CudaBackend::validateInput(const ImageU8& image, double exposure) const {
-  validateImage(image, maxPixels_);
-  if (!std::isfinite(exposure) || exposure < 0.0 || exposure > 1.0) {
-    throw Error(ErrorCode::InvalidArgument, "exposure must be a number in [0, 1], got " + std::to_string(exposure));
-  }
-}
-
-void CudaBackend::enhance(const EnhanceRequest* requests, size_t count, GlobalResult* results) {
-  for (size_t i = 0; i < count; ++i) {
-    validateInput(requests[i].input, requests[i].exposure);
-    if (requests[i].output == nullptr) throw Error(ErrorCode::InvalidArgument, "output buffer is missing");
-  }
+void CudaBackend::enhanceImpl(const EnhanceRequest* requests, size_t count, GlobalResult* results) {
   FLWNET_CUDA_CHECK(cudaSetDevice(device_));
   cuda::SlotPool::Lease lease(*slots_);
   // Consecutive requests with the same output kind go together, up to kMaxBatch images and one
@@ -182,11 +163,10 @@ void CudaBackend::enhance(const EnhanceRequest* requests, size_t count, GlobalRe
   }
 }
 
-GlobalResult CudaBackend::inspect(const ImageU8& image, double exposure) {
+GlobalResult CudaBackend::inspectImpl(const ImageU8& image, double exposure) {
   EnhanceRequest request;
   request.input = image;
   request.exposure = exposure;
-  validateInput(image, exposure);
   FLWNET_CUDA_CHECK(cudaSetDevice(device_));
   cuda::SlotPool::Lease lease(*slots_);
   cuda::Slot& slot = lease.slot();

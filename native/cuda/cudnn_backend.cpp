@@ -32,20 +32,6 @@ constexpr int kHaloRows = 9;
 
 size_t alignUp(size_t bytes) { return (bytes + 255) / 256 * 256; }
 
-void validateExposure(double exposure) {
-  if (!std::isfinite(exposure) || exposure < 0.0 || exposure > 1.0) {
-    throw Error(ErrorCode::InvalidArgument, "exposure must be a finite number in [0, 1], got " + std::to_string(exposure));
-  }
-}
-
-void throwIfCancelled(const EnhanceRequest* requests, int count) {
-  for (int i = 0; i < count; ++i) {
-    if (requests[i].cancel != nullptr && requests[i].cancel->load(std::memory_order_relaxed) != 0) {
-      throw Error(ErrorCode::Cancelled, "enhancement was cancelled");
-    }
-  }
-}
-
 bool sameShape(const EnhanceRequest& a, const EnhanceRequest& b) {
   return a.input.width == b.input.width && a.input.height == b.input.height && a.input.channels == b.input.channels &&
          a.outputKind == b.outputKind;
@@ -78,10 +64,12 @@ class CudnnBackend final : public Backend {
   std::string description() const override {
     return deviceLabel_ + " (cuda:" + std::to_string(deviceIndex_) + ", cudnn, " + (fast_ ? "fast" : "exact") + ")";
   }
-  void enhance(const EnhanceRequest* requests, size_t count, GlobalResult* results) override;
-  GlobalResult inspect(const ImageU8& image, double exposure) override;
   int maxConcurrentRequests() const override { return pool_->size(); }
   int preferredBatch() const override { return cuda::kMaxBatch; }
+
+ protected:
+  void enhanceImpl(const EnhanceRequest* requests, size_t count, GlobalResult* results) override;
+  GlobalResult inspectImpl(const ImageU8& image, double exposure) override;
 
  private:
   size_t bytesPerPixel() const;
@@ -101,7 +89,6 @@ class CudnnBackend final : public Backend {
   std::shared_ptr<const cudnn::Library> library_;
   int deviceIndex_;
   bool fast_;
-  size_t maxPixels_;
   std::string deviceLabel_;
   int multiprocessors_ = 1;
   size_t activationBudget_ = kActivationBudgetBytes;
@@ -111,10 +98,10 @@ class CudnnBackend final : public Backend {
 };
 
 CudnnBackend::CudnnBackend(const ModelWeights& weights, const BackendOptions& options)
-    : library_(cudnn::Library::open()),
+    : Backend(options.maxPixels),
+      library_(cudnn::Library::open()),
       deviceIndex_(options.deviceIndex),
       fast_(options.precision == Precision::Fast),
-      maxPixels_(options.maxPixels == 0 ? kDefaultMaxPixels : options.maxPixels),
       format_(NetworkFormat::forPrecision(fast_)) {
   int devices = 0;
   const cudaError_t status = cudaGetDeviceCount(&devices);
@@ -154,14 +141,7 @@ int CudnnBackend::groupSize(const EnhanceRequest* requests, size_t remaining) co
   return static_cast<int>(n);
 }
 
-void CudnnBackend::enhance(const EnhanceRequest* requests, size_t count, GlobalResult* results) {
-  if (count > 0 && requests == nullptr) throw Error(ErrorCode::InvalidArgument, "no requests given");
-  for (size_t i = 0; i < count; ++i) {
-    validateImage(requests[i].input, maxPixels_);
-    validateExposure(requests[i].exposure);
-    if (requests[i].output == nullptr) throw Error(ErrorCode::InvalidArgument, "request has no output buffer");
-  }
-  if (count == 0) return;
+void CudnnBackend::enhanceImpl(const EnhanceRequest* requests, size_t count, GlobalResult* results) {
   FLWNET_CUDA_CHECK(cudaSetDevice(deviceIndex_));
   cudnn::SlotPool::Lease slot = pool_->acquire();
   // Results are staged so that a failure part-way reports no request of the batch as complete.
@@ -174,9 +154,7 @@ void CudnnBackend::enhance(const EnhanceRequest* requests, size_t count, GlobalR
   if (results != nullptr) std::copy(staged.begin(), staged.end(), results);
 }
 
-GlobalResult CudnnBackend::inspect(const ImageU8& image, double exposure) {
-  validateImage(image, maxPixels_);
-  validateExposure(exposure);
+GlobalResult CudnnBackend::inspectImpl(const ImageU8& image, double exposure) {
   FLWNET_CUDA_CHECK(cudaSetDevice(deviceIndex_));
   cudnn::SlotPool::Lease slot = pool_->acquire();
   EnhanceRequest request;

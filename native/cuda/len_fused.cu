@@ -101,15 +101,8 @@ void launchCoarseGrid(const LenParams& params, cudaStream_t stream) {
 
 int lenTileRows(Precision precision) { return precision == Precision::Exact ? len::kExactTile : len::kFastTile; }
 
-ExactKernel exactKernelFromEnvironment() {
-  const char* value = std::getenv("FLWNET_CUDA_EXACT_KERNEL");
-  // Stream is the default: on an H100 it matched the tile kernel bit for bit and ran 1.9x faster.
-  if (value == nullptr || *value == '\0' || std::strcmp(value, "stream") == 0) return ExactKernel::Stream;
-  if (std::strcmp(value, "tile") == 0) return ExactKernel::Tile;
-  FLWNET_THROW(ErrorCode::InvalidArgument,
-               std::string("FLWNET_CUDA_EXACT_KERNEL must be \"tile\" or \"stream\", got \"") + value + "\"");
-}
-
+// Stream is the default (BackendOptions): on an H100 it matched the tile kernel bit for bit and
+// ran 1.9x faster.
 const char* exactKernelName(ExactKernel kernel) { return kernel == ExactKernel::Stream ? "stream" : "tile"; }
 
 void assignTiles(LenParams& params, int tileCols, int tileRows) {

@@ -43,14 +43,12 @@ inline int coarseCellCount(int size) { return size / kCoarseScale > 0 ? size / k
 // Fills len[i].coarse for every image (all cells; cheap next to the LEN).
 void launchCoarseGrid(const LenParams& params, cudaStream_t stream);
 
-// Which kernel runs Precision::Exact: `Tile` (len_exact.cu, 16x16 tiles) or `Stream`
-// (len_exact_stream.cu, column strips streamed down the rows). Both give the same results within
-// fp32 rounding of the summation order.
-enum class ExactKernel { Tile, Stream };
+// Which kernel runs Precision::Exact (BackendOptions::cudaExactKernel): `Stream`
+// (len_exact_stream.cu, column strips streamed down the rows; the default) or `Tile`
+// (len_exact.cu, 16x16 output tiles). Both give the same results within fp32 rounding of the
+// summation order.
+using ExactKernel = CudaExactKernel;
 
-// The exact kernel named by the environment variable FLWNET_CUDA_EXACT_KERNEL ("tile" or
-// "stream"; unset or empty means tile). Throws InvalidArgument for any other value.
-ExactKernel exactKernelFromEnvironment();
 const char* exactKernelName(ExactKernel kernel);
 
 // Fills tilesX and firstTile of every image and totalTiles for blocks of tileCols x tileRows

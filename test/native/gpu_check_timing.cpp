@@ -147,7 +147,7 @@ void runTimings(Log& log, const ModelWeights& w, bool quick) {
   std::vector<ComparisonCase> cases = {{640, 480, 1}, {640, 480, 16}, {1920, 1080, 1},
                                        {1920, 1080, 16}, {3840, 2160, 1}, {3840, 2160, 16}};
   if (quick) cases = {{1920, 1080, 1}, {1920, 1080, 16}};
-  const cuda::ExactKernel defaultKernel = cuda::exactKernelFromEnvironment();
+  const cuda::ExactKernel defaultKernel = BackendOptions{}.cudaExactKernel;
   std::printf("\n%-6s %-10s %5s %12s %12s %12s\n", "mode", "size", "batch", "kernel ms", "MPix/s", "enhance ms");
   for (Precision precision : {Precision::Exact, Precision::Fast}) {
     BackendOptions o;
