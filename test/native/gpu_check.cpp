@@ -3,7 +3,7 @@
 // [--quick] [--exact-kernels tile,stream]`.
 // Exits non-zero on any failed check. Without a GPU it still checks the CPU backend against the
 // fixtures and, with --allow-no-gpu, reports "no CUDA device" and exits 0.
-// --exact-kernels checks each listed exact kernel (FLWNET_CUDA_EXACT_KERNEL) and ends with a
+// --exact-kernels checks each listed exact kernel (BackendOptions::cudaExactKernel) and ends with a
 // table of their kernel-only timings; --quick leaves out the 8000x6000 comparison, the concurrency
 // and out-of-memory checks and the larger standard timings.
 #include <cuda_runtime.h>
