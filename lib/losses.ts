@@ -1,6 +1,6 @@
 /**
  * The paper's losses and the usual quality metrics for an enhanced image against a reference
- * (SPEC.md section 7), computed natively in one pass over the pixels on the CPU or a GPU.
+ * (docs/numerics.md §8), computed natively in one pass over the pixels on the CPU or a GPU.
  *
  *   const m = await evaluate(enhancedPng, referencePng);  // { psnr, ssim, ciede2000, l1, ... }
  *   const l = await losses.total(enhancedPng, referencePng);

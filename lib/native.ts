@@ -105,6 +105,12 @@ export interface NativeModule {
   evaluateLosses(enhanced: NativeLossImage, reference: NativeLossImage, options?: NativeLossOptions): Promise<NativeLossReport>;
   /** CIEDE2000 of each [L1, a1, b1, L2, a2, b2] group. */
   ciede2000Lab(pairs: Float64Array): Promise<Float64Array>;
+  /** The network graph of native/core/network_graph.h (bench/network_graph.json). */
+  networkGraph(): unknown;
+  /** Every backend's local-branch schedule, as checked against the graph. */
+  localSchedules(): Record<string, unknown>;
+  /** Throws ERR_FLWNET_INTERNAL when `schedule` disagrees with the graph. */
+  checkLocalSchedule(schedule: unknown): void;
   /** Where the module was loaded from. */
   path: string;
 }

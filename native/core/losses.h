@@ -1,4 +1,4 @@
-// The paper's losses and the quality metrics (SPEC.md section 7) for an enhanced image E against a
+// The paper's losses and the quality metrics (docs/numerics.md §8) for an enhanced image E against a
 // reference Y. Backends reduce the images to LossSums (float64 sums, one pass over the pixels);
 // finishLosses turns them into the reported numbers, so CPU and CUDA share that last step.
 #pragma once
@@ -70,7 +70,7 @@ void validatePair(const PixelView& enhanced, const PixelView& reference);
 // Turns the sums of a whole image pair into the reported losses and metrics.
 LossReport finishLosses(const LossSums& sums, size_t pixels, const LossParts& parts);
 
-// C(A, B) of SPEC.md section 7 from per-channel moments over `pixels` pixels.
+// C(A, B) of docs/numerics.md §8 from per-channel moments over `pixels` pixels.
 double consistencyLoss(const ChannelMoments* channels, int count, size_t pixels);
 
 // CPU evaluation, multithreaded over row bands (threads = 0: all hardware threads). Fields of

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/vlevels.h"
 #include "isa.h"
+#include "local_schedule.h"
 #include "packed_network.h"
 #include "thread_pool.h"
 #include "tile_pipeline.h"
@@ -32,11 +33,20 @@ int resolveThreads(int requested) {
   return hw == 0 ? 1 : static_cast<int>(hw);
 }
 
+// The tile pipeline's rings and sources come from kCpuSchedule; checked once per process.
+void checkCpuSchedule() {
+  static const bool checked = [] {
+    checkScheduleAgainstGraph("CPU", cpu::kCpuSchedule, cpu::kRingChannels.data(), cpu::kRingChannels.size());
+    return true;
+  }();
+  (void)checked;
+}
+
 class CpuBackend final : public Backend {
  public:
   CpuBackend(const ModelWeights& weights, const BackendOptions& options)
       : Backend(options.maxPixels),
-        weights_(weights),
+        weights_((checkCpuSchedule(), weights)),
         network_(cpu::packNetwork(weights)),
         isa_(cpu::chooseIsa(options.cpuIsa, options.cpuWinograd)),
         pool_(resolveThreads(options.threads)),

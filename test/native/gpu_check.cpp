@@ -19,8 +19,8 @@
 
 #include "core/backend.h"
 #include "core/error.h"
-#include "cuda/global_branch.cuh"
-#include "cuda/len_fused.cuh"
+#include "cuda/fused/global_branch.cuh"
+#include "cuda/fused/local_fused.cuh"
 #include "gpu_check_support.h"
 #include "gpu_check_timing.h"
 

@@ -1,5 +1,5 @@
 // Precision::Exact local branch with a streaming schedule: fp32 FMA, the same packed weights as
-// len_exact.cu, no vertical recomputation inside a segment.
+// local_exact.cu, no vertical recomputation inside a segment.
 //
 // Each block owns a strip of 46 output columns (64 with the 9-column halos) and a segment of rows,
 // and walks down it 5 rows per step. Every layer keeps its output rows in a small ring in shared
@@ -21,12 +21,13 @@
 #include <limits>
 
 #include "core/error.h"
-#include "cuda/cuda_check.h"
-#include "cuda/len_common.cuh"
-#include "cuda/len_exact.cuh"
-#include "cuda/len_exact_stream.cuh"
+#include "cuda/runtime/cuda_check.h"
+#include "cuda/fused/local_common.cuh"
+#include "cuda/fused/local_exact.cuh"
+#include "cuda/fused/local_exact_stream.cuh"
+#include "cuda/fused/local_schedules.h"
 
-namespace flwnet::cuda::len {
+namespace flwnet::cuda::local {
 namespace {
 
 constexpr int kOut = kStreamColumns;
@@ -45,13 +46,14 @@ constexpr int validFromOf(int k) { return lagOf(k); }
 constexpr int reach(int j, int k, int d) { return kRows + lagOf(k) + d - lagOf(j); }
 constexpr int larger(int a, int b) { return a > b ? a : b; }
 constexpr int ringDepthOf(int j) {
-  return j == 0 ? larger(reach(0, 1, 1), reach(0, 3, 1))    // staging: e1 and e3
-         : j == 3 ? larger(reach(3, 4, 2), reach(3, 6, 1))  // x3: e4 and e6
-         : j == 1 ? reach(1, 2, 1)
-         : j == 2 ? reach(2, 3, 1)
-         : j == 4 ? reach(4, 5, 2)
-         : j == 5 ? reach(5, 6, 1)
-                  : reach(6, 7, 1);
+  // Consumers as in kStreamSchedule (local_schedules.h); dilations from the graph.
+  return j == 0 ? larger(reach(0, 1, kDilationOf<0>), reach(0, 3, kDilationOf<2>))  // staging: e1 and e3
+         : j == 3 ? larger(reach(3, 4, kDilationOf<3>), reach(3, 6, kDilationOf<5>))  // x3: e4 and e6
+         : j == 1 ? reach(1, 2, kDilationOf<1>)
+         : j == 2 ? reach(2, 3, kDilationOf<2>)
+         : j == 4 ? reach(4, 5, kDilationOf<4>)
+         : j == 5 ? reach(5, 6, kDilationOf<5>)
+                  : reach(6, 7, kDilationOf<6>);
 }
 constexpr int chunksOf(int j) { return j == 0 ? 2 : 4; }  // staging: [x - Vc/2, Vc/2] and [x, r]
 constexpr int ringOffsetOf(int j) {
@@ -124,7 +126,7 @@ __device__ __forceinline__ void accumulate(float (&acc)[ROWS][4], const Source& 
 
 // Where the block is and which rows the current step covers.
 struct StepSite {
-  const LenParams* params;
+  const LocalParams* params;
   TileSite tile;   // image, first output column, first output row of the segment
   int segmentEnd;  // one past the segment's last output row
   int inputTop;    // first input row staged in this step
@@ -148,14 +150,14 @@ __device__ void convRows(const StepSite& step, const Source& a, const Source& b,
   const int group = item % GROUPS;
   const int col = validFromOf(K) + item / (GROUPS * kSlices);
   const int top = step.inputTop - lagOf(K) + (item / GROUPS) % kSlices * ROWS;
-  const LenParams& p = *step.params;
+  const LocalParams& p = *step.params;
   const float* bias = p.biases + (K - 1) * 16 + 4 * group;
   float acc[ROWS][4];
 #pragma unroll
   for (int i = 0; i < ROWS; ++i)
 #pragma unroll
     for (int o = 0; o < 4; ++o) acc[i][o] = bias[o];
-  const int dilation = K == 4 || K == 5 ? 2 : 1;
+  constexpr int dilation = kDilationOf<K - 1>;
   accumulate<ROWS, CIN_A, kCout>(acc, a, top, col, group, dilation);
   if constexpr (CIN_B > 0) accumulate<ROWS, CIN_B, kCout>(acc, b, top, col, group, dilation);
 
@@ -225,9 +227,9 @@ __device__ void layerStep(const StepSite& step, const Source& a, const Source& b
 // The step's kRows input rows into the staging ring: chunk 0 e1's [x - Vc/2, Vc/2], chunk 1 e3's [x, r].
 __device__ void stageRows(const StepSite& step, float4* staging) {
   constexpr int kDepth = ringDepthOf(0);
-  const LenParams& p = *step.params;
+  const LocalParams& p = *step.params;
   const DeviceImage& img = p.batch.image[step.tile.image];
-  const LenImage& li = p.len[step.tile.image];
+  const LocalImage& li = p.images[step.tile.image];
   for (int i = threadIdx.x; i < kRows * kStrip; i += kThreads) {
     const int gy = step.inputTop + i / kStrip;
     const int col = i % kStrip;
@@ -246,10 +248,10 @@ __device__ void stageRows(const StepSite& step, float4* staging) {
   __syncthreads();
 }
 
-__global__ void __launch_bounds__(kThreads, 1) lenExactStreamKernel(LenParams p, int segmentRows) {
+__global__ void __launch_bounds__(kThreads, 1) localExactStreamKernel(LocalParams p, int segmentRows) {
   extern __shared__ float4 rings[];
   StepSite step{&p, locateTile(p, segmentRows, kOut), 0, 0};
-  const LenImage& li = p.len[step.tile.image];
+  const LocalImage& li = p.images[step.tile.image];
   step.segmentEnd = min(step.tile.y0 + segmentRows, li.bandBegin + li.bandRows);
   const float* w = static_cast<const float*>(p.weights);
   float4* staging = ringOf<0>(rings);
@@ -279,16 +281,16 @@ __global__ void __launch_bounds__(kThreads, 1) lenExactStreamKernel(LenParams p,
 
 // Segment height for this launch: the one that minimises (waves of blocks) x (steps per block),
 // i.e. balances the SMs' load against the ramp work every segment repeats.
-int chooseSegmentRows(const LenParams& params, int concurrentBlocks) {
+int chooseSegmentRows(const LocalParams& params, int concurrentBlocks) {
   int tallest = 1;
-  for (int b = 0; b < params.batch.count; ++b) tallest = std::max(tallest, params.len[b].bandRows);
+  for (int b = 0; b < params.batch.count; ++b) tallest = std::max(tallest, params.images[b].bandRows);
   int best = kRows;
   long long bestCost = std::numeric_limits<long long>::max();
   for (int rows = kRows; rows < tallest + kRows; rows += kRows) {
     long long blocks = 0;
     for (int b = 0; b < params.batch.count; ++b) {
       const long long strips = (params.batch.image[b].width + kOut - 1) / kOut;
-      blocks += strips * ((params.len[b].bandRows + rows - 1) / rows);
+      blocks += strips * ((params.images[b].bandRows + rows - 1) / rows);
     }
     const long long waves = (blocks + concurrentBlocks - 1) / concurrentBlocks;
     const long long cost = waves * ((rows + 2 * kHalo + kRows - 1) / kRows);
@@ -304,18 +306,18 @@ int chooseSegmentRows(const LenParams& params, int concurrentBlocks) {
 
 size_t exactStreamSharedBytes() { return static_cast<size_t>(kSharedFloat4) * sizeof(float4); }
 
-void launchLenExactStream(LenParams& params, cudaStream_t stream) {
+void launchLocalExactStream(LocalParams& params, cudaStream_t stream) {
   const size_t smem = exactStreamSharedBytes();
-  FLWNET_CUDA_CHECK(cudaFuncSetAttribute(lenExactStreamKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  FLWNET_CUDA_CHECK(cudaFuncSetAttribute(localExactStreamKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          static_cast<int>(smem)));
   int device = 0, sms = 1, perSm = 1;
   FLWNET_CUDA_CHECK(cudaGetDevice(&device));
   FLWNET_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  FLWNET_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, lenExactStreamKernel, kThreads, smem));
+  FLWNET_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, localExactStreamKernel, kThreads, smem));
   const int segmentRows = chooseSegmentRows(params, std::max(1, sms * perSm));
   assignTiles(params, kOut, segmentRows);
-  lenExactStreamKernel<<<params.totalTiles, kThreads, smem, stream>>>(params, segmentRows);
-  FLWNET_CUDA_CHECK_LAUNCH("lenExactStreamKernel");
+  localExactStreamKernel<<<params.totalTiles, kThreads, smem, stream>>>(params, segmentRows);
+  FLWNET_CUDA_CHECK_LAUNCH("localExactStreamKernel");
 }
 
-}  // namespace flwnet::cuda::len
+}  // namespace flwnet::cuda::local

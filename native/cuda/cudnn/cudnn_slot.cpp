@@ -1,7 +1,7 @@
 #include "cudnn_slot.h"
 
 #include "core/error.h"
-#include "cuda_check.h"
+#include "cuda/runtime/cuda_check.h"
 
 namespace flwnet::cudnn {
 

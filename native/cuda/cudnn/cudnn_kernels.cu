@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "core/model.h"
-#include "cuda_check.h"
+#include "cuda/runtime/cuda_check.h"
 
 namespace flwnet::cudnn {
 
@@ -46,7 +46,7 @@ __device__ inline size_t offsetOf(size_t image, int channel, int y, int x, int c
 
 __device__ inline int maxLevel(const uint8_t* px) { return max(max(px[0], px[1]), px[2]); }
 
-// One axis of the half-pixel-centre bilinear resampling of SPEC.md section 4, in double so the
+// One axis of the half-pixel-centre bilinear resampling of docs/numerics.md §5, in double so the
 // weights keep full precision for coordinates up to the largest images.
 struct Taps {
   int lo;
@@ -83,7 +83,7 @@ __global__ void coarseGridKernel(CoarseGridParams p) {
   }
 }
 
-// The coarse brightness Vc at image pixel (y, x): the grid up-sampled by 20 (SPEC.md section 4).
+// The coarse brightness Vc at image pixel (y, x): the grid up-sampled by 20 (docs/numerics.md §5).
 __device__ inline double coarseAt(const double* grid, int gh, int gw, int y, int x) {
   const Taps ty = upTaps(y, gh);
   const Taps tx = upTaps(x, gw);
@@ -149,7 +149,7 @@ __global__ void biasLeakyKernel(BiasLeakyParams p) {
   }
 }
 
-// SPEC.md section 5: softplus(x) = x above 20, log(1 + exp(x)) otherwise.
+// docs/numerics.md §6: softplus(x) = x above 20, log(1 + exp(x)) otherwise.
 __device__ inline float softplus(float v) { return v > 20.0f ? v : log1pf(expf(v)); }
 
 template <Layout L, typename T>

@@ -1,4 +1,4 @@
-// The global branch on the GPU (SPEC.md sections 1-3): V-level counts -> 15 features -> GFE -> 7
+// The global branch on the GPU (docs/numerics.md §2-§4): V-level counts -> 15 features -> GFE -> 7
 // curve parameters -> the 256-entry retouch table r(V), for a batch of images in one launch per
 // stage. Results stay in device memory for the local-branch kernels and are copied back
 // asynchronously for GlobalResult.
@@ -29,7 +29,7 @@ struct DeviceBatch {
   double exposure[kMaxBatch] = {};
 };
 
-// Number of GFE parameters (g1..g5 weights and biases), stored after the LEN's in the packed order.
+// Number of GFE parameters (g1..g5 weights and biases), stored after the local branch's in the packed order.
 constexpr int kDenseParamCount = 15 * 16 + 16 + 16 * 16 + 16 + 31 * 16 + 16 + 16 * 16 + 16 + 16 * 7 + 7;
 
 // Device buffers of the global branch, `count` entries each (one per batch image).

@@ -12,11 +12,12 @@
 #include <cuda_runtime.h>
 
 #include "core/error.h"
-#include "cuda/cuda_check.h"
-#include "cuda/len_common.cuh"
-#include "cuda/len_exact.cuh"
+#include "cuda/runtime/cuda_check.h"
+#include "cuda/fused/local_common.cuh"
+#include "cuda/fused/local_exact.cuh"
+#include "cuda/fused/local_schedules.h"
 
-namespace flwnet::cuda::len {
+namespace flwnet::cuda::local {
 namespace {
 
 constexpr int kTile = kExactTile;
@@ -71,7 +72,7 @@ __device__ __forceinline__ void accumulate(float (&acc)[P][COUT], const int (&q)
 
 // What one layer reads and where its result goes. FINAL layers (e7) write image pixels.
 struct LayerSite {
-  const LenParams* params;
+  const LocalParams* params;
   TileSite tile;
   int validFrom;  // output valid from this distance to the frame edge
   int dilation;
@@ -100,7 +101,7 @@ __device__ void convGroup(const LayerSite& site, int base, const Source& a, cons
   accumulate<P, CIN_A, COUT>(acc, q, a, site.dilation);
   if constexpr (CIN_B > 0) accumulate<P, CIN_B, COUT>(acc, q, b, site.dilation);
 
-  const LenParams& p = *site.params;
+  const LocalParams& p = *site.params;
   const DeviceImage& img = p.batch.image[site.tile.image];
 #pragma unroll
   for (int j = 0; j < P; ++j) {
@@ -109,7 +110,7 @@ __device__ void convGroup(const LayerSite& site, int base, const Source& a, cons
     const int gy = site.tile.y0 - kHalo + q[j] / kFrame;
     const bool inside = insideImage(img, gx, gy);
     if constexpr (FINAL) {
-      const LenImage& li = p.len[site.tile.image];
+      const LocalImage& li = p.images[site.tile.image];
       if (!inside || gy >= li.bandBegin + li.bandRows) continue;
       const float y[3] = {softplus(acc[j][0]), softplus(acc[j][1]), softplus(acc[j][2])};
       writeOutputPixel(p, site.tile.image, gx, gy, y);
@@ -146,9 +147,9 @@ __device__ void convLayer(const LayerSite& site, const Source& a, const Source& 
 }
 
 // Chunk 0 of the staging frame: e1's input [x - Vc/2, Vc/2]; chunk 1: e3's extra input [x, r].
-__device__ void stageTile(const LenParams& p, const TileSite& tile, float* staging) {
+__device__ void stageTile(const LocalParams& p, const TileSite& tile, float* staging) {
   const DeviceImage& img = p.batch.image[tile.image];
-  const LenImage& li = p.len[tile.image];
+  const LocalImage& li = p.images[tile.image];
   for (int i = threadIdx.x; i < kFramePixels; i += kThreads) {
     const int gx = tile.x0 - kHalo + i % kFrame;
     const int gy = tile.y0 - kHalo + i / kFrame;
@@ -165,7 +166,7 @@ __device__ void stageTile(const LenParams& p, const TileSite& tile, float* stagi
   __syncthreads();
 }
 
-__global__ void __launch_bounds__(kThreads, 1) lenExactKernel(LenParams p) {
+__global__ void __launch_bounds__(kThreads, 1) localExactKernel(LocalParams p) {
   extern __shared__ float4 sharedFrames[];
   float* staging = reinterpret_cast<float*>(sharedFrames);  // later x5
   float* frameA = staging + kFrameFloats;                    // x1, then x3
@@ -176,27 +177,33 @@ __global__ void __launch_bounds__(kThreads, 1) lenExactKernel(LenParams p) {
   stageTile(p, tile, staging);
 
   const Source none{nullptr, 0, nullptr};
-  convLayer<4, 0, 16, false>(LayerSite{&p, tile, 1, 1, bias + 0, frameA}, Source{staging, 0, w + kExactW1}, none);
-  convLayer<16, 0, 16, false>(LayerSite{&p, tile, 2, 1, bias + 16, frameB}, Source{frameA, 0, w + kExactW2}, none);
-  convLayer<16, 4, 16, false>(LayerSite{&p, tile, 3, 1, bias + 32, frameA}, Source{frameB, 0, w + kExactW3a},
-                              Source{staging, 1, w + kExactW3b});
-  convLayer<16, 0, 16, false>(LayerSite{&p, tile, 5, 2, bias + 48, frameB}, Source{frameA, 0, w + kExactW4}, none);
-  convLayer<16, 0, 16, false>(LayerSite{&p, tile, 7, 2, bias + 64, staging}, Source{frameB, 0, w + kExactW5}, none);
-  convLayer<16, 16, 16, false>(LayerSite{&p, tile, 8, 1, bias + 80, frameB}, Source{frameA, 0, w + kExactW6a},
-                               Source{staging, 0, w + kExactW6b});
-  convLayer<16, 0, 4, true>(LayerSite{&p, tile, 9, 1, bias + 96, nullptr}, Source{frameB, 0, w + kExactW7}, none);
+  // The frames each layer reads and writes are kFrameSchedule's (local_schedules.h).
+  convLayer<4, 0, 16, false>(LayerSite{&p, tile, 1, kDilationOf<0>, bias + 0, frameA}, Source{staging, 0, w + kExactW1},
+                             none);
+  convLayer<16, 0, 16, false>(LayerSite{&p, tile, 2, kDilationOf<1>, bias + 16, frameB},
+                              Source{frameA, 0, w + kExactW2}, none);
+  convLayer<16, 4, 16, false>(LayerSite{&p, tile, 3, kDilationOf<2>, bias + 32, frameA},
+                              Source{frameB, 0, w + kExactW3a}, Source{staging, 1, w + kExactW3b});
+  convLayer<16, 0, 16, false>(LayerSite{&p, tile, 5, kDilationOf<3>, bias + 48, frameB},
+                              Source{frameA, 0, w + kExactW4}, none);
+  convLayer<16, 0, 16, false>(LayerSite{&p, tile, 7, kDilationOf<4>, bias + 64, staging},
+                              Source{frameB, 0, w + kExactW5}, none);
+  convLayer<16, 16, 16, false>(LayerSite{&p, tile, 8, kDilationOf<5>, bias + 80, frameB},
+                               Source{frameA, 0, w + kExactW6a}, Source{staging, 0, w + kExactW6b});
+  convLayer<16, 0, 4, true>(LayerSite{&p, tile, 9, kDilationOf<6>, bias + 96, nullptr}, Source{frameB, 0, w + kExactW7},
+                            none);
 }
 
 }  // namespace
 
 size_t exactSharedBytes() { return static_cast<size_t>(3) * kFrameFloats * sizeof(float); }
 
-void launchLenExact(const LenParams& params, cudaStream_t stream) {
+void launchLocalExact(const LocalParams& params, cudaStream_t stream) {
   const size_t smem = exactSharedBytes();
-  FLWNET_CUDA_CHECK(cudaFuncSetAttribute(lenExactKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  FLWNET_CUDA_CHECK(cudaFuncSetAttribute(localExactKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          static_cast<int>(smem)));
-  lenExactKernel<<<params.totalTiles, kThreads, smem, stream>>>(params);
-  FLWNET_CUDA_CHECK_LAUNCH("lenExactKernel");
+  localExactKernel<<<params.totalTiles, kThreads, smem, stream>>>(params);
+  FLWNET_CUDA_CHECK_LAUNCH("localExactKernel");
 }
 
-}  // namespace flwnet::cuda::len
+}  // namespace flwnet::cuda::local

@@ -1,13 +1,13 @@
 // Precision::Fast fused local-branch kernel (fp16 tensor cores, fp32 accumulation); see
-// len_fast.cu for the design.
+// local_fast.cu for the design.
 #pragma once
 #include <cuda_runtime.h>
 
 #include <cstddef>
 
-#include "cuda/len_fused.cuh"
+#include "cuda/fused/local_fused.cuh"
 
-namespace flwnet::cuda::len {
+namespace flwnet::cuda::local {
 
 constexpr int kFastTile = 28;  // output pixels per block side
 
@@ -28,6 +28,6 @@ constexpr int kFastW7 = 72;
 constexpr int kFastBlockCount = 81;
 
 size_t fastSharedBytes();
-void launchLenFast(const LenParams& params, cudaStream_t stream);
+void launchLocalFast(const LocalParams& params, cudaStream_t stream);
 
-}  // namespace flwnet::cuda::len
+}  // namespace flwnet::cuda::local

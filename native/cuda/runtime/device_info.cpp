@@ -1,4 +1,4 @@
-#include "cuda/device_info.h"
+#include "cuda/runtime/device_info.h"
 
 #include <cuda_runtime.h>
 

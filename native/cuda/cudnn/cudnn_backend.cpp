@@ -10,12 +10,13 @@
 
 #include "core/error.h"
 #include "core/image.h"
-#include "cuda_check.h"
+#include "cuda/runtime/cuda_check.h"
 #include "cudnn_api.h"
 #include "cudnn_kernels.cuh"
 #include "cudnn_network.h"
+#include "cudnn_schedule.h"
 #include "cudnn_slot.h"
-#include "global_branch.cuh"
+#include "cuda/fused/global_branch.cuh"
 
 namespace flwnet {
 
@@ -103,6 +104,8 @@ CudnnBackend::CudnnBackend(const ModelWeights& weights, const BackendOptions& op
       deviceIndex_(options.deviceIndex),
       fast_(options.precision == Precision::Fast),
       format_(NetworkFormat::forPrecision(fast_)) {
+  checkScheduleAgainstGraph("cuDNN", cudnn::kCudnnSchedule, cudnn::kBandBufferChannels.data(),
+                            cudnn::kBandBufferChannels.size());
   int devices = 0;
   const cudaError_t status = cudaGetDeviceCount(&devices);
   if (status != cudaSuccess || deviceIndex_ < 0 || deviceIndex_ >= devices) {

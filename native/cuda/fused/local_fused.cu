@@ -1,6 +1,6 @@
 // Host side of the local branch: the coarse-grid kernel, weight packing for both precisions and
-// the launch of the fused kernel (len_exact.cu, len_fast.cu).
-#include "cuda/len_fused.cuh"
+// the launch of the fused kernel (local_exact.cu, local_fast.cu).
+#include "cuda/fused/local_fused.cuh"
 
 #include <cuda_fp16.h>
 
@@ -11,17 +11,17 @@
 #include <string>
 
 #include "core/error.h"
-#include "cuda/cuda_check.h"
-#include "cuda/len_exact.cuh"
-#include "cuda/len_exact_stream.cuh"
-#include "cuda/len_fast.cuh"
+#include "cuda/runtime/cuda_check.h"
+#include "cuda/fused/local_exact.cuh"
+#include "cuda/fused/local_exact_stream.cuh"
+#include "cuda/fused/local_fast.cuh"
 
 namespace flwnet::cuda {
 namespace {
 
 constexpr int kCoarseThreads = 128;
 
-// Down-sampling tap (k = 20) with half-pixel centres, SPEC.md section 4, in double.
+// Down-sampling tap (k = 20) with half-pixel centres, docs/numerics.md §5, in double.
 struct DownTap {
   int i0;
   int i1;
@@ -42,10 +42,10 @@ __device__ double levelAt(const DeviceImage& img, int x, int y) {
 }
 
 // gridDim.y indexes the image; each thread computes one coarse cell.
-__global__ void __launch_bounds__(kCoarseThreads) coarseGridKernel(LenParams p) {
+__global__ void __launch_bounds__(kCoarseThreads) coarseGridKernel(LocalParams p) {
   const int b = blockIdx.y;
   const DeviceImage img = p.batch.image[b];
-  const LenImage& li = p.len[b];
+  const LocalImage& li = p.images[b];
   const int cell = blockIdx.x * blockDim.x + threadIdx.x;
   if (cell >= li.cellsX * li.cellsY) return;
   const DownTap ty = downsampleTap(cell / li.cellsX, img.height);
@@ -89,26 +89,26 @@ std::vector<uint8_t> asBytes(const std::vector<T>& values) {
 
 }  // namespace
 
-void launchCoarseGrid(const LenParams& params, cudaStream_t stream) {
+void launchCoarseGrid(const LocalParams& params, cudaStream_t stream) {
   int largest = 1;
   for (int b = 0; b < params.batch.count; ++b) {
-    largest = std::max(largest, params.len[b].cellsX * params.len[b].cellsY);
+    largest = std::max(largest, params.images[b].cellsX * params.images[b].cellsY);
   }
   const dim3 grid((largest + kCoarseThreads - 1) / kCoarseThreads, params.batch.count);
   coarseGridKernel<<<grid, kCoarseThreads, 0, stream>>>(params);
   FLWNET_CUDA_CHECK_LAUNCH("coarseGridKernel");
 }
 
-int lenTileRows(Precision precision) { return precision == Precision::Exact ? len::kExactTile : len::kFastTile; }
+int localTileRows(Precision precision) { return precision == Precision::Exact ? local::kExactTile : local::kFastTile; }
 
 // Stream is the default (BackendOptions): on an H100 it matched the tile kernel bit for bit and
 // ran 1.9x faster.
 const char* exactKernelName(ExactKernel kernel) { return kernel == ExactKernel::Stream ? "stream" : "tile"; }
 
-void assignTiles(LenParams& params, int tileCols, int tileRows) {
+void assignTiles(LocalParams& params, int tileCols, int tileRows) {
   long long total = 0;
   for (int b = 0; b < params.batch.count; ++b) {
-    LenImage& li = params.len[b];
+    LocalImage& li = params.images[b];
     li.tilesX = (params.batch.image[b].width + tileCols - 1) / tileCols;
     li.firstTile = static_cast<int>(total);
     total += static_cast<long long>(li.tilesX) * ((li.bandRows + tileRows - 1) / tileRows);
@@ -119,25 +119,25 @@ void assignTiles(LenParams& params, int tileCols, int tileRows) {
   params.totalTiles = static_cast<int>(total);
 }
 
-void launchLenFused(LenParams& params, Precision precision, cudaStream_t stream, ExactKernel exactKernel) {
+void launchLocalFused(LocalParams& params, Precision precision, cudaStream_t stream, ExactKernel exactKernel) {
   FLWNET_CHECK(params.batch.count >= 1 && params.batch.count <= kMaxBatch, "local branch batch size out of range");
   if (precision == Precision::Exact && exactKernel == ExactKernel::Stream) {
-    len::launchLenExactStream(params, stream);
+    local::launchLocalExactStream(params, stream);
     return;
   }
-  const int tile = lenTileRows(precision);
+  const int tile = localTileRows(precision);
   assignTiles(params, tile, tile);
   if (precision == Precision::Exact) {
-    len::launchLenExact(params, stream);
+    local::launchLocalExact(params, stream);
   } else {
-    len::launchLenFast(params, stream);
+    local::launchLocalFast(params, stream);
   }
 }
 
-std::vector<uint8_t> packLenWeights(const ModelWeights& w, Precision precision) {
+std::vector<uint8_t> packLocalWeights(const ModelWeights& w, Precision precision) {
   if (precision == Precision::Exact) {
     std::vector<float> out;
-    out.reserve(len::kExactWeightCount);
+    out.reserve(local::kExactWeightCount);
     appendExactGroup(out, w, 0, 0, 4, 16);
     appendExactGroup(out, w, 1, 0, 16, 16);
     appendExactGroup(out, w, 2, 0, 16, 16);
@@ -147,11 +147,11 @@ std::vector<uint8_t> packLenWeights(const ModelWeights& w, Precision precision) 
     appendExactGroup(out, w, 5, 0, 16, 16);
     appendExactGroup(out, w, 5, 16, 16, 16);
     appendExactGroup(out, w, 6, 0, 16, 4);
-    FLWNET_CHECK(out.size() == static_cast<size_t>(len::kExactWeightCount), "exact weight layout does not add up");
+    FLWNET_CHECK(out.size() == static_cast<size_t>(local::kExactWeightCount), "exact weight layout does not add up");
     return asBytes(out);
   }
   std::vector<__half> out;
-  out.reserve(static_cast<size_t>(len::kFastBlockCount) * len::kFastBlock);
+  out.reserve(static_cast<size_t>(local::kFastBlockCount) * local::kFastBlock);
   appendFastGroup(out, w, 0, 0, 0, 4, 16);
   appendFastGroup(out, w, 1, 0, 0, 16, 16);
   appendFastGroup(out, w, 2, 0, 0, 16, 16);
@@ -161,12 +161,12 @@ std::vector<uint8_t> packLenWeights(const ModelWeights& w, Precision precision) 
   appendFastGroup(out, w, 5, 0, 0, 16, 16);
   appendFastGroup(out, w, 5, 0, 16, 16, 16);
   appendFastGroup(out, w, 6, 0, 0, 16, kOutputChannels);
-  FLWNET_CHECK(out.size() == static_cast<size_t>(len::kFastBlockCount) * len::kFastBlock,
+  FLWNET_CHECK(out.size() == static_cast<size_t>(local::kFastBlockCount) * local::kFastBlock,
                "fast weight layout does not add up");
   return asBytes(out);
 }
 
-std::vector<float> packLenBiases(const ModelWeights& w) {
+std::vector<float> packLocalBiases(const ModelWeights& w) {
   std::vector<float> out(static_cast<size_t>(kConvLayers) * 16, 0.0f);
   for (int layer = 0; layer < kConvLayers; ++layer) {
     const ConvWeights& c = w.conv(layer);

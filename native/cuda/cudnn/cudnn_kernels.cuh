@@ -1,4 +1,4 @@
-// The element-wise work around the cuDNN convolutions (SPEC.md sections 4-5): the coarse brightness
+// The element-wise work around the cuDNN convolutions (docs/numerics.md §5-§6): the coarse brightness
 // grid, the e1/e3 input preparation, bias + LeakyReLU with the channel concatenations, and
 // softplus + output conversion. (The global branch, including the r table, is global_branch.cuh.) Each launcher takes
 // a params struct and the stream to run on; all pointers are device pointers.
@@ -35,7 +35,7 @@ struct ImagesU8 {
   int channels = 3;
 };
 
-// grid[i] (coarseHeight x coarseWidth values per image) = V down-sampled by 20, SPEC.md section 4,
+// grid[i] (coarseHeight x coarseWidth values per image) = V down-sampled by 20, docs/numerics.md §5,
 // kept in double like the CPU engine's cells so both up-sample the same numbers.
 struct CoarseGridParams {
   ImagesU8 images;
@@ -80,7 +80,7 @@ void launchBiasLeaky(const BiasLeakyParams& p, cudaStream_t stream);
 
 // The network's output: softplus(src + bias) for channels 0..2 of e7's output (a dense tensor of
 // srcChannels channels over `rows` rows), for the band rows [skipRows, skipRows + outRows), written
-// interleaved as uint8 (SPEC.md rounding) or float into `out` (count x outRows x width x
+// interleaved as uint8 (docs/numerics.md §1 rounding) or float into `out` (count x outRows x width x
 // images.channels, packed). Alpha (channel 3) comes from the input pixels of image row
 // outRowStart + y: as is for uint8, divided by 255 for float.
 struct FinishParams {

@@ -1,6 +1,6 @@
-#include "cuda/cuda_slots.h"
+#include "cuda/runtime/cuda_slots.h"
 
-#include "cuda/cuda_check.h"
+#include "cuda/runtime/cuda_check.h"
 
 namespace flwnet::cuda {
 namespace {

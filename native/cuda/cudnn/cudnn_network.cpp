@@ -7,8 +7,8 @@
 #include <string>
 
 #include "core/error.h"
-#include "cuda_check.h"
-#include "global_branch.cuh"
+#include "cuda/runtime/cuda_check.h"
+#include "cuda/fused/global_branch.cuh"
 
 namespace flwnet::cudnn {
 

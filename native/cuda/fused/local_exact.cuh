@@ -1,12 +1,12 @@
-// Precision::Exact fused local-branch kernel (fp32 FMA); see len_exact.cu for the design.
+// Precision::Exact fused local-branch kernel (fp32 FMA); see local_exact.cu for the design.
 #pragma once
 #include <cuda_runtime.h>
 
 #include <cstddef>
 
-#include "cuda/len_fused.cuh"
+#include "cuda/fused/local_fused.cuh"
 
-namespace flwnet::cuda::len {
+namespace flwnet::cuda::local {
 
 constexpr int kExactTile = 16;  // output pixels per block side
 
@@ -25,6 +25,6 @@ constexpr int kExactW7 = kExactW6b + 9 * 16 * 16;
 constexpr int kExactWeightCount = kExactW7 + 9 * 16 * 4;
 
 size_t exactSharedBytes();
-void launchLenExact(const LenParams& params, cudaStream_t stream);
+void launchLocalExact(const LocalParams& params, cudaStream_t stream);
 
-}  // namespace flwnet::cuda::len
+}  // namespace flwnet::cuda::local

@@ -1,4 +1,4 @@
-// The CUDA backend with fused custom kernels (global_branch.cu, len_*.cu). Weights are uploaded
+// The CUDA backend with fused custom kernels (global_branch.cu, local_*.cu). Weights are uploaded
 // once; each enhance() call borrows a slot (stream + arena + pinned staging), packs its images
 // into one upload and one launch per stage, and processes images whose output exceeds a band
 // budget in horizontal bands so device memory stays bounded.
@@ -12,12 +12,13 @@
 
 #include "core/backend.h"
 #include "core/error.h"
-#include "cuda/cuda_check.h"
-#include "cuda/cuda_slots.h"
-#include "cuda/global_branch.cuh"
-#include "cuda/len_fused.cuh"
+#include "cuda/runtime/cuda_check.h"
+#include "cuda/runtime/cuda_slots.h"
+#include "cuda/fused/global_branch.cuh"
+#include "cuda/fused/local_fused.cuh"
+#include "cuda/fused/local_schedules.h"
 #if FLWNET_WITH_CUDNN
-#include "cuda/cudnn_backend.h"
+#include "cuda/cudnn/cudnn_backend.h"
 #endif
 
 namespace flwnet {
@@ -98,7 +99,7 @@ class CudaBackend final : public Backend {
   cuda::DeviceBatch uploadAndRunGlobal(cuda::Slot& slot, const EnhanceRequest* requests, size_t count,
                                        const BatchLayout& plan);
   void runBatch(cuda::Slot& slot, const EnhanceRequest* requests, size_t count, GlobalResult* results);
-  void runBands(cuda::Slot& slot, cuda::LenParams& len, const EnhanceRequest* requests, size_t count,
+  void runBands(cuda::Slot& slot, cuda::LocalParams& local, const EnhanceRequest* requests, size_t count,
                 const BatchLayout& plan);
   void collectGlobal(cuda::Slot& slot, size_t count, GlobalResult* results) const;
 
@@ -106,8 +107,8 @@ class CudaBackend final : public Backend {
   Precision precision_;
   cuda::ExactKernel exactKernel_;  // BackendOptions::cudaExactKernel
   cudaDeviceProp properties_{};
-  cuda::DeviceMemory lenWeights_;
-  cuda::DeviceMemory lenBiases_;
+  cuda::DeviceMemory localWeights_;
+  cuda::DeviceMemory localBiases_;
   cuda::DeviceMemory denseWeights_;
   std::unique_ptr<cuda::SlotPool> slots_;
 };
@@ -122,6 +123,7 @@ CudaBackend::CudaBackend(const ModelWeights& weights, const BackendOptions& opti
       device_(options.deviceIndex),
       precision_(options.precision),
       exactKernel_(options.cudaExactKernel) {
+  cuda::checkFusedSchedules();
   int devices = 0;
   const cudaError_t status = cudaGetDeviceCount(&devices);
   if (status != cudaSuccess) {
@@ -134,10 +136,10 @@ CudaBackend::CudaBackend(const ModelWeights& weights, const BackendOptions& opti
   }
   FLWNET_CUDA_CHECK(cudaSetDevice(device_));
   FLWNET_CUDA_CHECK(cudaGetDeviceProperties(&properties_, device_));
-  const std::vector<uint8_t> packed = cuda::packLenWeights(weights, precision_);
-  uploadOnce(lenWeights_, packed.data(), packed.size());
-  const std::vector<float> biases = cuda::packLenBiases(weights);
-  uploadOnce(lenBiases_, biases.data(), sizeof(float) * biases.size());
+  const std::vector<uint8_t> packed = cuda::packLocalWeights(weights, precision_);
+  uploadOnce(localWeights_, packed.data(), packed.size());
+  const std::vector<float> biases = cuda::packLocalBiases(weights);
+  uploadOnce(localBiases_, biases.data(), sizeof(float) * biases.size());
   uploadOnce(denseWeights_, weights.dense(0).weight, sizeof(float) * cuda::kDenseParamCount);
   slots_ = std::make_unique<cuda::SlotPool>(kSlotCount, kInitialArenaBytes, kInitialStagingBytes);
 }
@@ -170,7 +172,7 @@ GlobalResult CudaBackend::inspectImpl(const ImageU8& image, double exposure) {
   FLWNET_CUDA_CHECK(cudaSetDevice(device_));
   cuda::SlotPool::Lease lease(*slots_);
   cuda::Slot& slot = lease.slot();
-  const BatchLayout plan = planBatch(&request, 1, cuda::lenTileRows(precision_));
+  const BatchLayout plan = planBatch(&request, 1, cuda::localTileRows(precision_));
   uploadAndRunGlobal(slot, &request, 1, plan);
   FLWNET_CUDA_CHECK(cudaStreamSynchronize(slot.stream));
   GlobalResult result;
@@ -207,27 +209,27 @@ cuda::DeviceBatch CudaBackend::uploadAndRunGlobal(cuda::Slot& slot, const Enhanc
 
 void CudaBackend::runBatch(cuda::Slot& slot, const EnhanceRequest* requests, size_t count, GlobalResult* results) {
   throwIfCancelled(requests, count);
-  const BatchLayout plan = planBatch(requests, count, cuda::lenTileRows(precision_));
-  cuda::LenParams len;
-  len.batch = uploadAndRunGlobal(slot, requests, count, plan);
-  len.weights = lenWeights_.data();
-  len.biases = reinterpret_cast<const float*>(lenBiases_.data());
-  len.floatOutput = requests[0].outputKind == OutputKind::F32;
+  const BatchLayout plan = planBatch(requests, count, cuda::localTileRows(precision_));
+  cuda::LocalParams local;
+  local.batch = uploadAndRunGlobal(slot, requests, count, plan);
+  local.weights = localWeights_.data();
+  local.biases = reinterpret_cast<const float*>(localBiases_.data());
+  local.floatOutput = requests[0].outputKind == OutputKind::F32;
   for (size_t i = 0; i < count; ++i) {
-    cuda::LenImage& li = len.len[i];
+    cuda::LocalImage& li = local.images[i];
     li.coarse = reinterpret_cast<float*>(slot.arena.data() + plan.coarseBase() + plan.coarseOffset[i]);
     li.retouch = slot.branch.retouch + i * kLevels;
     li.cellsX = cuda::coarseCellCount(requests[i].input.width);
     li.cellsY = cuda::coarseCellCount(requests[i].input.height);
   }
-  cuda::launchCoarseGrid(len, slot.stream);
-  runBands(slot, len, requests, count, plan);
+  cuda::launchCoarseGrid(local, slot.stream);
+  runBands(slot, local, requests, count, plan);
   if (results != nullptr) collectGlobal(slot, count, results);
 }
 
 // Runs the local branch band by band (a batch is one band of whole images) and copies each band
 // to the callers' buffers. Cancellation is checked before every band.
-void CudaBackend::runBands(cuda::Slot& slot, cuda::LenParams& len, const EnhanceRequest* requests, size_t count,
+void CudaBackend::runBands(cuda::Slot& slot, cuda::LocalParams& local, const EnhanceRequest* requests, size_t count,
                            const BatchLayout& plan) {
   unsigned char* deviceOut = slot.arena.data() + plan.outputBase();
   unsigned char* hostOut = slot.hostIo.data() + plan.inputBytes;
@@ -239,20 +241,20 @@ void CudaBackend::runBands(cuda::Slot& slot, cuda::LenParams& len, const Enhance
     size_t copyBytes = 0;
     for (size_t i = 0; i < count; ++i) {
       const ImageU8& img = requests[i].input;
-      cuda::LenImage& li = len.len[i];
+      cuda::LocalImage& li = local.images[i];
       li.bandBegin = plan.bandRows > 0 ? y0 : 0;
       li.bandRows = plan.bandRows > 0 ? std::min(bandRows, height - y0) : img.height;
       li.output = deviceOut + plan.outputOffset[i];
       copyBytes = plan.outputOffset[i] + static_cast<size_t>(li.bandRows) * img.width * img.channels * element;
     }
-    cuda::launchLenFused(len, precision_, slot.stream, exactKernel_);
+    cuda::launchLocalFused(local, precision_, slot.stream, exactKernel_);
     FLWNET_CUDA_CHECK(cudaMemcpyAsync(hostOut, deviceOut, copyBytes, cudaMemcpyDeviceToHost, slot.stream));
     FLWNET_CUDA_CHECK(cudaStreamSynchronize(slot.stream));
     for (size_t i = 0; i < count; ++i) {
       const ImageU8& img = requests[i].input;
       const size_t rowBytes = static_cast<size_t>(img.width) * img.channels * element;
-      unsigned char* dst = static_cast<unsigned char*>(requests[i].output) + len.len[i].bandBegin * rowBytes;
-      std::memcpy(dst, hostOut + plan.outputOffset[i], rowBytes * len.len[i].bandRows);
+      unsigned char* dst = static_cast<unsigned char*>(requests[i].output) + local.images[i].bandBegin * rowBytes;
+      std::memcpy(dst, hostOut + plan.outputOffset[i], rowBytes * local.images[i].bandRows);
     }
   }
 }

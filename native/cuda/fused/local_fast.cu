@@ -15,11 +15,12 @@
 #include <mma.h>
 
 #include "core/error.h"
-#include "cuda/cuda_check.h"
-#include "cuda/len_common.cuh"
-#include "cuda/len_fast.cuh"
+#include "cuda/runtime/cuda_check.h"
+#include "cuda/fused/local_common.cuh"
+#include "cuda/fused/local_fast.cuh"
+#include "cuda/fused/local_schedules.h"
 
-namespace flwnet::cuda::len {
+namespace flwnet::cuda::local {
 namespace {
 
 namespace wmma = nvcuda::wmma;
@@ -35,7 +36,7 @@ constexpr size_t kFrameBytes = sizeof(__half) * kFrameSlots * kChannels;
 constexpr size_t kScratchBytes = sizeof(float) * kWarps * 256;
 
 struct FastSite {
-  const LenParams* params;
+  const LocalParams* params;
   TileSite tile;
   int validFrom;
   int dilation;
@@ -72,7 +73,7 @@ __device__ void storeImagePixels(const FastSite& s, int q0, int last) {
   if (lane >= 16) return;
   const int q = q0 + lane;
   int gx, gy;
-  const LenImage& li = s.params->len[s.tile.image];
+  const LocalImage& li = s.params->images[s.tile.image];
   if (!keptPixel(s, q, last, gx, gy) || gy >= li.bandBegin + li.bandRows) return;
   const float* row = s.scratch + lane * 16;
   const float y[3] = {softplus(row[0] + s.bias[0]), softplus(row[1] + s.bias[1]), softplus(row[2] + s.bias[2])};
@@ -120,9 +121,9 @@ __device__ void fastLayer(const FastSite& s, const __half* srcA, const __half* w
 
 // Staging frame channels: 0..3 e1's input [x - Vc/2, Vc/2], 4..7 e3's [x, r], 8..15 zero. The
 // slack after the frame is zeroed in all three frames so overrun reads stay finite.
-__device__ void stageTile(const LenParams& p, const TileSite& tile, __half* staging, __half* frameA, __half* frameB) {
+__device__ void stageTile(const LocalParams& p, const TileSite& tile, __half* staging, __half* frameA, __half* frameB) {
   const DeviceImage& img = p.batch.image[tile.image];
-  const LenImage& li = p.len[tile.image];
+  const LocalImage& li = p.images[tile.image];
   for (int i = threadIdx.x; i < kFrameSlots; i += kThreads) {
     const int gx = tile.x0 - kHalo + i % kFrame;
     const int gy = tile.y0 - kHalo + i / kFrame;
@@ -147,7 +148,7 @@ __device__ void stageTile(const LenParams& p, const TileSite& tile, __half* stag
   __syncthreads();
 }
 
-__global__ void __launch_bounds__(kThreads, 1) lenFastKernel(LenParams p) {
+__global__ void __launch_bounds__(kThreads, 1) localFastKernel(LocalParams p) {
   extern __shared__ __align__(128) unsigned char sharedBytes[];
   __half* staging = reinterpret_cast<__half*>(sharedBytes);  // later x5
   __half* frameA = staging + kFrameSlots * kChannels;        // x1, then x3
@@ -162,25 +163,26 @@ __global__ void __launch_bounds__(kThreads, 1) lenFastKernel(LenParams p) {
     return FastSite{&p, tile, validFrom, dilation, bias + 16 * layer, dst, scratch};
   };
   auto block = [&](int group) { return w + group * kFastBlock; };
-  fastLayer<1, false>(site(1, 1, 0, frameA), staging, block(kFastW1), nullptr, nullptr);
-  fastLayer<1, false>(site(2, 1, 1, frameB), frameA, block(kFastW2), nullptr, nullptr);
-  fastLayer<2, false>(site(3, 1, 2, frameA), frameB, block(kFastW3a), staging, block(kFastW3b));
-  fastLayer<1, false>(site(5, 2, 3, frameB), frameA, block(kFastW4), nullptr, nullptr);
-  fastLayer<1, false>(site(7, 2, 4, staging), frameB, block(kFastW5), nullptr, nullptr);
-  fastLayer<2, false>(site(8, 1, 5, frameB), frameA, block(kFastW6a), staging, block(kFastW6b));
-  fastLayer<1, true>(site(9, 1, 6, nullptr), frameB, block(kFastW7), nullptr, nullptr);
+  // The frames each layer reads and writes are kFrameSchedule's (local_schedules.h).
+  fastLayer<1, false>(site(1, kDilationOf<0>, 0, frameA), staging, block(kFastW1), nullptr, nullptr);
+  fastLayer<1, false>(site(2, kDilationOf<1>, 1, frameB), frameA, block(kFastW2), nullptr, nullptr);
+  fastLayer<2, false>(site(3, kDilationOf<2>, 2, frameA), frameB, block(kFastW3a), staging, block(kFastW3b));
+  fastLayer<1, false>(site(5, kDilationOf<3>, 3, frameB), frameA, block(kFastW4), nullptr, nullptr);
+  fastLayer<1, false>(site(7, kDilationOf<4>, 4, staging), frameB, block(kFastW5), nullptr, nullptr);
+  fastLayer<2, false>(site(8, kDilationOf<5>, 5, frameB), frameA, block(kFastW6a), staging, block(kFastW6b));
+  fastLayer<1, true>(site(9, kDilationOf<6>, 6, nullptr), frameB, block(kFastW7), nullptr, nullptr);
 }
 
 }  // namespace
 
 size_t fastSharedBytes() { return 3 * kFrameBytes + kScratchBytes; }
 
-void launchLenFast(const LenParams& params, cudaStream_t stream) {
+void launchLocalFast(const LocalParams& params, cudaStream_t stream) {
   const size_t smem = fastSharedBytes();
-  FLWNET_CUDA_CHECK(cudaFuncSetAttribute(lenFastKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  FLWNET_CUDA_CHECK(cudaFuncSetAttribute(localFastKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          static_cast<int>(smem)));
-  lenFastKernel<<<params.totalTiles, kThreads, smem, stream>>>(params);
-  FLWNET_CUDA_CHECK_LAUNCH("lenFastKernel");
+  localFastKernel<<<params.totalTiles, kThreads, smem, stream>>>(params);
+  FLWNET_CUDA_CHECK_LAUNCH("localFastKernel");
 }
 
-}  // namespace flwnet::cuda::len
+}  // namespace flwnet::cuda::local

@@ -1,8 +1,8 @@
-#include "cuda/global_branch.cuh"
+#include "cuda/fused/global_branch.cuh"
 
 #include <algorithm>
 
-#include "cuda/cuda_check.h"
+#include "cuda/runtime/cuda_check.h"
 
 namespace flwnet::cuda {
 namespace {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "cudnn_network.h"
-#include "global_branch.cuh"
+#include "cuda/fused/global_branch.cuh"
 
 namespace flwnet::cudnn {
 

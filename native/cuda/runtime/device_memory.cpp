@@ -1,9 +1,9 @@
-#include "cuda/device_memory.h"
+#include "cuda/runtime/device_memory.h"
 
 #include <string>
 
 #include "core/error.h"
-#include "cuda/cuda_check.h"
+#include "cuda/runtime/cuda_check.h"
 
 namespace flwnet::cuda {
 namespace {

@@ -9,8 +9,8 @@
 #include <mutex>
 #include <vector>
 
-#include "cuda/device_memory.h"
-#include "cuda/global_branch.cuh"
+#include "cuda/runtime/device_memory.h"
+#include "cuda/fused/global_branch.cuh"
 
 namespace flwnet::cuda {
 

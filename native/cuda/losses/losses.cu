@@ -1,13 +1,13 @@
-// CUDA evaluation of the losses and metrics (SPEC.md section 7): the same per-pixel formulas as
+// CUDA evaluation of the losses and metrics (docs/numerics.md §8): the same per-pixel formulas as
 // the CPU (core/losses_formulas.h), float64 throughout, block partials reduced in a fixed order.
 #include <cfloat>
 #include <cstdint>
 
 #include "core/error.h"
 #include "core/losses.h"
-#include "cuda/cuda_check.h"
-#include "cuda/device_memory.h"
-#include "cuda/losses.cuh"
+#include "cuda/runtime/cuda_check.h"
+#include "cuda/runtime/device_memory.h"
+#include "cuda/losses/losses.cuh"
 
 namespace flwnet::cuda::lossgpu {
 namespace {

@@ -1,11 +1,11 @@
 // Device functions shared by the exact and fast local-branch kernels: which image a block works on,
-// the per-pixel network inputs (SPEC.md sections 3-5) and the final write.
+// the per-pixel network inputs (docs/numerics.md §4-§6) and the final write.
 #pragma once
 #include <cuda_runtime.h>
 
-#include "cuda/len_fused.cuh"
+#include "cuda/fused/local_fused.cuh"
 
-namespace flwnet::cuda::len {
+namespace flwnet::cuda::local {
 
 constexpr int kHalo = 9;  // receptive field of e1..e7 (1+1+1+2+2+1+1)
 
@@ -20,16 +20,16 @@ struct TileSite {
   int y0;
 };
 
-__device__ inline TileSite locateTile(const LenParams& p, int tileRows, int tileCols) {
+__device__ inline TileSite locateTile(const LocalParams& p, int tileRows, int tileCols) {
   const int tile = blockIdx.x;
   int b = 0;
-  while (b + 1 < p.batch.count && tile >= p.len[b + 1].firstTile) ++b;
-  const int local = tile - p.len[b].firstTile;
-  const LenImage& li = p.len[b];
+  while (b + 1 < p.batch.count && tile >= p.images[b + 1].firstTile) ++b;
+  const int local = tile - p.images[b].firstTile;
+  const LocalImage& li = p.images[b];
   return TileSite{b, (local % li.tilesX) * tileCols, li.bandBegin + (local / li.tilesX) * tileRows};
 }
 
-// Bilinear tap with half-pixel centres (SPEC.md section 4), in double as the CPU twin does.
+// Bilinear tap with half-pixel centres (docs/numerics.md §5), in double as the CPU twin does.
 struct Tap {
   int i0;
   int i1;
@@ -51,7 +51,7 @@ struct PixelInputs {
   float e3[4];
 };
 
-__device__ inline PixelInputs pixelInputs(const DeviceImage& img, const LenImage& li, int gx, int gy) {
+__device__ inline PixelInputs pixelInputs(const DeviceImage& img, const LocalImage& li, int gx, int gy) {
   const uint8_t* px = img.pixels + (static_cast<size_t>(gy) * img.width + gx) * img.channels;
   const uint8_t r8 = px[0], g8 = px[1], b8 = px[2];
   const int level = max(max(r8, g8), b8);
@@ -83,9 +83,9 @@ __device__ inline float softplus(float v) { return v > 20.0f ? v : log1pf(expf(v
 
 // Writes one enhanced pixel (e7 channels 0..2 after softplus) in the caller's format; alpha, when
 // present, is copied from the input (as value / 255 for float output).
-__device__ inline void writeOutputPixel(const LenParams& p, int b, int gx, int gy, const float y[3]) {
+__device__ inline void writeOutputPixel(const LocalParams& p, int b, int gx, int gy, const float y[3]) {
   const DeviceImage& img = p.batch.image[b];
-  const LenImage& li = p.len[b];
+  const LocalImage& li = p.images[b];
   const size_t index = (static_cast<size_t>(gy - li.bandBegin) * img.width + gx) * img.channels;
   const uint8_t* in = img.pixels + (static_cast<size_t>(gy) * img.width + gx) * img.channels;
   if (p.floatOutput) {
@@ -99,4 +99,4 @@ __device__ inline void writeOutputPixel(const LenParams& p, int b, int gx, int g
   }
 }
 
-}  // namespace flwnet::cuda::len
+}  // namespace flwnet::cuda::local
