@@ -8,6 +8,7 @@ import { loadNative, type NativeEngine, type NativeImage, type NativeModule } fr
 import {
   checkBackend,
   checkCpuIsa,
+  checkCpuIsaAvailable,
   checkCpuWinograd,
   checkCudaExactKernel,
   checkDevice,
@@ -133,13 +134,9 @@ export class Enhancer {
     }
     const weights = await resolveWeights(opts.weights as WeightsSource | undefined);
     const native = loadNative();
-    if (cpuIsa.value !== 'auto' && !native.cpuIsas.includes(cpuIsa.value)) {
-      throw new InvalidOptionError(
-        `${cpuIsa.source}: this processor does not run '${cpuIsa.value}' (it runs ${native.cpuIsas.join(', ')})`,
-      );
-    }
     const packed = weights.packed();
-    const common = { threads, precision, cudnn: backend === 'cudnn', maxPixels, cpuIsa: cpuIsa.value, cpuWinograd, cudaExactKernel };
+    const cpuIsaValue = checkCpuIsaAvailable(cpuIsa, native.cpuIsas);
+    const common = { threads, precision, cudnn: backend === 'cudnn', maxPixels, cpuIsa: cpuIsaValue, cpuWinograd, cudaExactKernel };
     const engine = openEngine(native, device, packed, common);
     return new Enhancer(engine, engine.deviceName, engine.description, maxPixels, weights);
   }

@@ -12,7 +12,7 @@
 import { DeviceError, FlwnetError, fromNativeError, InvalidInputError } from './errors';
 import { decodeImage } from './image-io';
 import { loadNative, type NativeLossImage, type NativeLossOptions, type NativeLossReport, type NativeModule } from './native';
-import { checkDevice, checkOptionKeys, isPlainObject, MAX_PIXELS_LIMIT, type DeviceOption } from './options';
+import { checkCpuIsa, checkCpuIsaAvailable, checkDevice, checkOptionKeys, isPlainObject, MAX_PIXELS_LIMIT, type DeviceOption } from './options';
 
 export interface LossImage {
   data: Uint8Array | Float32Array;
@@ -101,11 +101,13 @@ async function computeLosses(
   const device = checkDevice(opts.device);
   const native = loadNative();
   const target = chooseDevice(native, device);
+  // The CPU kernels follow FLWNET_CPU_ISA as the engine's do (default 'auto').
+  const cpuIsa = checkCpuIsaAvailable(checkCpuIsa(undefined), native.cpuIsas);
   const [a, b] = await Promise.all([toLossImage(enhanced, 'enhanced'), toLossImage(reference, 'reference')]);
   if (a.width !== b.width || a.height !== b.height) {
     throw new InvalidInputError(`image sizes differ: enhanced is ${a.width} x ${a.height}, reference is ${b.width} x ${b.height}`);
   }
-  const run = (settings: NativeLossOptions) => native.evaluateLosses(a, b, { ...settings, ...parts });
+  const run = (settings: NativeLossOptions) => native.evaluateLosses(a, b, { ...settings, ...parts, cpuIsa });
   try {
     return toEvaluation(await run(target));
   } catch (err) {

@@ -99,6 +99,14 @@ export function checkCpuIsa(value: unknown): EngineSetting<CpuIsaOption> {
   return checkChoice('cpuIsa', value, 'FLWNET_CPU_ISA', ['auto', 'scalar', 'avx2', 'avx512'], 'auto');
 }
 
+/** Refuses an instruction set the processor does not run (`available`: the addon's cpuIsas). */
+export function checkCpuIsaAvailable(setting: EngineSetting<CpuIsaOption>, available: readonly string[]): CpuIsaOption {
+  if (setting.value !== 'auto' && !available.includes(setting.value)) {
+    throw new InvalidOptionError(`${setting.source}: this processor does not run '${setting.value}' (it runs ${available.join(', ')})`);
+  }
+  return setting.value;
+}
+
 /** cudaExactKernel, default env FLWNET_CUDA_EXACT_KERNEL, else 'stream'. */
 export function checkCudaExactKernel(value: unknown): EngineSetting<CudaExactKernelOption> {
   return checkChoice('cudaExactKernel', value, 'FLWNET_CUDA_EXACT_KERNEL', ['stream', 'tile'], 'stream');

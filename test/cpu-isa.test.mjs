@@ -142,3 +142,14 @@ sharedTest('bad engine settings are InvalidOptionErrors naming the option', asyn
     t.regex(err.message, /does not run/);
   }
 });
+
+test('the losses follow FLWNET_CPU_ISA too, and refuse an unknown value', async (t) => {
+  const { evaluate } = await import('flwnet');
+  const image = noiseImage(40, 30, 3, 7);
+  const other = noiseImage(40, 30, 3, 8);
+  const scalar = await withVariable('FLWNET_CPU_ISA', 'scalar', () => evaluate(image, other));
+  const best = await evaluate(image, other);
+  t.true(Math.abs(scalar.total - best.total) <= 1e-9 * Math.abs(best.total), `${scalar.total} vs ${best.total}`);
+  const err = await t.throwsAsync(withVariable('FLWNET_CPU_ISA', 'bogus', () => evaluate(image, other)), { instanceOf: InvalidOptionError });
+  t.regex(err.message, /FLWNET_CPU_ISA/);
+});
