@@ -111,7 +111,7 @@ __global__ void __launch_bounds__(kCurveThreads) featuresAndCurveKernel(GlobalBr
   const float* w = p.denseWeights;
   denseLayer(w, w + 240, 15, 16, features, g1);
   w += 256;
-  denseLayer(w, w + 256, 16, 16, g1, g3in);  // g2 lands in the first 16 slots of g3's input
+  denseLayer(w, w + 256, 16, 16, g1, g3in);  // g2 lands in the first 16 values of g3's input
   w += 272;
   if (t < kFeatureCount) g3in[16 + t] = features[t];
   __syncthreads();

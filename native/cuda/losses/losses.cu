@@ -28,21 +28,21 @@ __device__ double sampleAt(const LossImageView& image, size_t pixel, int channel
 }
 
 // Shared memory of one tile: one channel of both images with the window's halo (zeros outside
-// the image), the horizontally filtered moments, and one value per warp and slot for the reduction.
+// the image), the horizontally filtered moments, and one value per warp and accumulator for the reduction.
 struct TileShared {
   double e[kHaloHeight][kHaloWidth];
   double y[kHaloHeight][kHaloWidth];
   double rows[5][kHaloHeight][kTileWidth];
-  double warpValues[kSlotCount][kWarps];
+  double warpValues[kAccumulatorCount][kWarps];
 };
 
 // Sums (or takes the minimum of) `value` over the warp; lane 0 stores it for the block reduction.
-__device__ void warpPut(TileShared& s, int slot, double value, bool minimum) {
+__device__ void warpPut(TileShared& s, int accumulator, double value, bool minimum) {
   for (int offset = 16; offset > 0; offset >>= 1) {
     const double other = __shfl_down_sync(0xffffffffu, value, offset);
     value = minimum ? fmin(value, other) : value + other;
   }
-  if ((threadIdx.x & 31) == 0) s.warpValues[slot][threadIdx.x >> 5] = value;
+  if ((threadIdx.x & 31) == 0) s.warpValues[accumulator][threadIdx.x >> 5] = value;
 }
 
 // SSIM map of this thread's pixel summed over the three channels (0 outside the image).
@@ -84,14 +84,14 @@ __device__ double tileSsim(TileShared& s, const LossImageView& e, const LossImag
 }
 
 // The consistency moments of one channel pair at this pixel (zeros and +max outside the image).
-__device__ void putMoments(TileShared& s, int sumSlot, int minSlot, double a, double b, bool inside) {
-  warpPut(s, sumSlot + 0, inside ? a : 0.0, false);
-  warpPut(s, sumSlot + 1, inside ? b : 0.0, false);
-  warpPut(s, sumSlot + 2, inside ? a * a : 0.0, false);
-  warpPut(s, sumSlot + 3, inside ? b * b : 0.0, false);
-  warpPut(s, sumSlot + 4, inside ? a * b : 0.0, false);
-  warpPut(s, minSlot + 0, inside ? a : DBL_MAX, true);
-  warpPut(s, minSlot + 1, inside ? b : DBL_MAX, true);
+__device__ void putMoments(TileShared& s, int sumAt, int minAt, double a, double b, bool inside) {
+  warpPut(s, sumAt + 0, inside ? a : 0.0, false);
+  warpPut(s, sumAt + 1, inside ? b : 0.0, false);
+  warpPut(s, sumAt + 2, inside ? a * a : 0.0, false);
+  warpPut(s, sumAt + 3, inside ? b * b : 0.0, false);
+  warpPut(s, sumAt + 4, inside ? a * b : 0.0, false);
+  warpPut(s, minAt + 0, inside ? a : DBL_MAX, true);
+  warpPut(s, minAt + 1, inside ? b : DBL_MAX, true);
 }
 
 __device__ void pixelTerms(TileShared& s, const LossImageView& e, const LossImageView& y, int width, int height, int px,
@@ -151,20 +151,20 @@ __global__ void __launch_bounds__(kThreads) lossTileKernel(LossImageView e, Loss
   __syncthreads();
   const int blocks = gridDim.x * gridDim.y;
   const int block = blockIdx.y * gridDim.x + blockIdx.x;
-  for (int slot = threadIdx.x; slot < kSlotCount; slot += kThreads) {
-    const bool minimum = slot >= kSumSlots;
-    double value = s.warpValues[slot][0];
-    for (int w = 1; w < kWarps; ++w) value = minimum ? fmin(value, s.warpValues[slot][w]) : value + s.warpValues[slot][w];
-    partials[static_cast<size_t>(slot) * blocks + block] = value;
+  for (int accumulator = threadIdx.x; accumulator < kAccumulatorCount; accumulator += kThreads) {
+    const bool minimum = accumulator >= kSumAccumulators;
+    double value = s.warpValues[accumulator][0];
+    for (int w = 1; w < kWarps; ++w) value = minimum ? fmin(value, s.warpValues[accumulator][w]) : value + s.warpValues[accumulator][w];
+    partials[static_cast<size_t>(accumulator) * blocks + block] = value;
   }
 }
 
-// One block per slot: strided partial sums per thread, then a shared-memory tree; fixed order.
-__global__ void __launch_bounds__(kReduceThreads) reduceSlotsKernel(const double* partials, int blocks, double* out) {
+// One block per accumulator: strided partial sums per thread, then a shared-memory tree; fixed order.
+__global__ void __launch_bounds__(kReduceThreads) reduceAccumulatorsKernel(const double* partials, int blocks, double* out) {
   __shared__ double values[kReduceThreads];
-  const int slot = blockIdx.x;
-  const bool minimum = slot >= kSumSlots;
-  const double* row = partials + static_cast<size_t>(slot) * blocks;
+  const int accumulator = blockIdx.x;
+  const bool minimum = accumulator >= kSumAccumulators;
+  const double* row = partials + static_cast<size_t>(accumulator) * blocks;
   double value = minimum ? DBL_MAX : 0.0;
   for (int i = threadIdx.x; i < blocks; i += kReduceThreads) value = minimum ? fmin(value, row[i]) : value + row[i];
   values[threadIdx.x] = value;
@@ -176,7 +176,7 @@ __global__ void __launch_bounds__(kReduceThreads) reduceSlotsKernel(const double
     }
     __syncthreads();
   }
-  if (threadIdx.x == 0) out[slot] = values[0];
+  if (threadIdx.x == 0) out[accumulator] = values[0];
 }
 
 }  // namespace
@@ -188,9 +188,9 @@ void launchLossTiles(LossImageView enhanced, LossImageView reference, int width,
   FLWNET_CUDA_CHECK_LAUNCH("lossTileKernel");
 }
 
-void launchReduceSlots(const double* partials, int blocks, double* out, cudaStream_t stream) {
-  reduceSlotsKernel<<<kSlotCount, kReduceThreads, 0, stream>>>(partials, blocks, out);
-  FLWNET_CUDA_CHECK_LAUNCH("reduceSlotsKernel");
+void launchReduceAccumulators(const double* partials, int blocks, double* out, cudaStream_t stream) {
+  reduceAccumulatorsKernel<<<kAccumulatorCount, kReduceThreads, 0, stream>>>(partials, blocks, out);
+  FLWNET_CUDA_CHECK_LAUNCH("reduceAccumulatorsKernel");
 }
 
 }  // namespace flwnet::cuda::lossgpu
@@ -198,7 +198,7 @@ void launchReduceSlots(const double* partials, int blocks, double* out, cudaStre
 namespace flwnet::losses {
 namespace {
 
-using cuda::lossgpu::kSlotCount;
+using cuda::lossgpu::kAccumulatorCount;
 
 // A stream owned for one evaluation (destroyed on every exit path).
 class ScopedStream {
@@ -215,23 +215,23 @@ class ScopedStream {
 
 size_t sampleBytes(const PixelView& view) { return view.samples() * (view.type == SampleType::F32 ? 4 : 1); }
 
-LossSums sumsFromSlots(const double* slots) {
+LossSums sumsFromAccumulators(const double* accumulators) {
   using namespace cuda::lossgpu;
   LossSums sums;
-  sums.absError = slots[kAbsError];
-  sums.squaredError = slots[kSquaredError];
-  sums.colourOneMinus = slots[kColourOneMinus];
-  sums.colourAcos = slots[kColourAcos];
-  sums.ssim = slots[kSsimSum];
-  sums.ciede2000 = slots[kCiede2000Sum];
-  auto fill = [&](ChannelMoments& m, int sumSlot, int minSlot) {
-    m.sumA = slots[sumSlot];
-    m.sumB = slots[sumSlot + 1];
-    m.sumAA = slots[sumSlot + 2];
-    m.sumBB = slots[sumSlot + 3];
-    m.sumAB = slots[sumSlot + 4];
-    m.minA = slots[minSlot];
-    m.minB = slots[minSlot + 1];
+  sums.absError = accumulators[kAbsError];
+  sums.squaredError = accumulators[kSquaredError];
+  sums.colourOneMinus = accumulators[kColourOneMinus];
+  sums.colourAcos = accumulators[kColourAcos];
+  sums.ssim = accumulators[kSsimSum];
+  sums.ciede2000 = accumulators[kCiede2000Sum];
+  auto fill = [&](ChannelMoments& m, int sumAt, int minAt) {
+    m.sumA = accumulators[sumAt];
+    m.sumB = accumulators[sumAt + 1];
+    m.sumAA = accumulators[sumAt + 2];
+    m.sumBB = accumulators[sumAt + 3];
+    m.sumAB = accumulators[sumAt + 4];
+    m.minA = accumulators[minAt];
+    m.minB = accumulators[minAt + 1];
     m.seen = true;
   };
   for (int c = 0; c < kColourChannels; ++c)
@@ -251,12 +251,12 @@ LossReport evaluateCuda(const PixelView& enhanced, const PixelView& reference, i
   const int width = enhanced.width, height = enhanced.height;
   const int blocks = ((width + kTileWidth - 1) / kTileWidth) * ((height + kTileHeight - 1) / kTileHeight);
   const size_t eBytes = cuda::alignUp(sampleBytes(enhanced)), yBytes = cuda::alignUp(sampleBytes(reference));
-  const size_t partialBytes = cuda::alignUp(sizeof(double) * kSlotCount * static_cast<size_t>(blocks));
+  const size_t partialBytes = cuda::alignUp(sizeof(double) * kAccumulatorCount * static_cast<size_t>(blocks));
   cuda::DeviceMemory memory;
-  memory.reserve(eBytes + yBytes + partialBytes + sizeof(double) * kSlotCount);
+  memory.reserve(eBytes + yBytes + partialBytes + sizeof(double) * kAccumulatorCount);
   unsigned char* base = memory.data();
   double* partials = reinterpret_cast<double*>(base + eBytes + yBytes);
-  double* slots = reinterpret_cast<double*>(base + eBytes + yBytes + partialBytes);
+  double* accumulators = reinterpret_cast<double*>(base + eBytes + yBytes + partialBytes);
 
   FLWNET_CUDA_CHECK(cudaMemcpyAsync(base, enhanced.data, sampleBytes(enhanced), cudaMemcpyHostToDevice, stream.get()));
   FLWNET_CUDA_CHECK(cudaMemcpyAsync(base + eBytes, reference.data, sampleBytes(reference), cudaMemcpyHostToDevice,
@@ -266,11 +266,11 @@ LossReport evaluateCuda(const PixelView& enhanced, const PixelView& reference, i
   const LossImageView e{base, enhanced.type == SampleType::F32, enhanced.channels};
   const LossImageView y{base + eBytes, reference.type == SampleType::F32, reference.channels};
   launchLossTiles(e, y, width, height, taps, partials, stream.get());
-  launchReduceSlots(partials, blocks, slots, stream.get());
-  double host[kSlotCount];
-  FLWNET_CUDA_CHECK(cudaMemcpyAsync(host, slots, sizeof host, cudaMemcpyDeviceToHost, stream.get()));
+  launchReduceAccumulators(partials, blocks, accumulators, stream.get());
+  double host[kAccumulatorCount];
+  FLWNET_CUDA_CHECK(cudaMemcpyAsync(host, accumulators, sizeof host, cudaMemcpyDeviceToHost, stream.get()));
   FLWNET_CUDA_CHECK(cudaStreamSynchronize(stream.get()));
-  return finishLosses(sumsFromSlots(host), enhanced.pixels(), LossParts{});
+  return finishLosses(sumsFromAccumulators(host), enhanced.pixels(), LossParts{});
 }
 
 }  // namespace flwnet::losses

@@ -1,6 +1,6 @@
 // The CUDA twin of the CPU loss kernel (native/cpu/losses_band.h): one launch over tiles of the
-// image pair produces per-block float64 partial sums and minima in "slots"; a second launch
-// reduces each slot over the blocks in a fixed order, so results do not depend on scheduling.
+// image pair produces per-block float64 partial sums and minima in "accumulators"; a second launch
+// reduces each accumulator over the blocks in a fixed order, so results do not depend on scheduling.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -14,8 +14,8 @@ constexpr int kTileWidth = 32;
 constexpr int kTileHeight = 8;
 constexpr int kMomentsPerChannel = 5;  // sum A, B, A^2, B^2, AB of a consistency channel
 
-// Slots of the partial sums, in the order LossSums holds them.
-enum Slot : int {
+// Accumulators of the partial sums, in the order LossSums holds them.
+enum Accumulator : int {
   kAbsError = 0,
   kSquaredError,
   kColourOneMinus,
@@ -24,10 +24,10 @@ enum Slot : int {
   kCiede2000Sum,
   kBrightnessMoments,                                                       // 3 channels x 5
   kStructureMoments = kBrightnessMoments + 3 * kMomentsPerChannel,         // 6 channels x 5
-  kSumSlots = kStructureMoments + 6 * kMomentsPerChannel,
-  kBrightnessMinima = kSumSlots,                                            // 3 channels x (A, B)
+  kSumAccumulators = kStructureMoments + 6 * kMomentsPerChannel,
+  kBrightnessMinima = kSumAccumulators,                                            // 3 channels x (A, B)
   kStructureMinima = kBrightnessMinima + 3 * 2,                             // 6 channels x (A, B)
-  kSlotCount = kStructureMinima + 6 * 2,
+  kAccumulatorCount = kStructureMinima + 6 * 2,
 };
 
 // An interleaved image in device memory: uint8 (value / 255) or float32 samples.
@@ -41,11 +41,11 @@ struct SsimTaps {
   double w[losses::kSsimTaps];
 };
 
-// Writes kSlotCount * blocks partials (slot-major) for the pair; blocks = tilesX * tilesY.
+// Writes kAccumulatorCount * blocks partials (accumulator-major) for the pair; blocks = tilesX * tilesY.
 void launchLossTiles(LossImageView enhanced, LossImageView reference, int width, int height, const SsimTaps& taps,
                      double* partials, cudaStream_t stream);
 
-// Reduces the partials to kSlotCount values in `out` (device memory).
-void launchReduceSlots(const double* partials, int blocks, double* out, cudaStream_t stream);
+// Reduces the partials to kAccumulatorCount values in `out` (device memory).
+void launchReduceAccumulators(const double* partials, int blocks, double* out, cudaStream_t stream);
 
 }  // namespace flwnet::cuda::lossgpu
