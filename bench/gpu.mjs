@@ -20,7 +20,7 @@ const SIZES = [
 ];
 const BATCHES = [1, 16];
 const SECONDS = Number(process.env.FLWNET_BENCH_SECONDS || 2);
-/** FLW-Net's multiply-adds per output pixel (SPEC), two FLOP each. */
+/** FLW-Net's multiply-adds per output pixel (docs/numerics.md §6), two FLOP each. */
 const FLOP_PER_PIXEL = 15_840 * 2;
 const TORCH_DTYPES = ['fp32', 'fp32-tf32', 'fp16'];
 

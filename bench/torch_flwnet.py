@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""FLW-Net in PyTorch, written from SPEC.md, as the reference point for flwnet's GPU benchmarks.
+"""FLW-Net in PyTorch, written from docs/numerics.md, as the reference point for flwnet's GPU benchmarks.
+
+The layers and their wiring are read from bench/network_graph.json, the engine's own graph
+(native/core/network_graph.h) exported by scripts/export-graph.mjs, so the twin cannot drift from it.
 
 Checks the golden fixtures whose sizes are multiples of 20 (where F.interpolate's coarse brightness
 is exactly the published model's), then times eager inference per size, batch and dtype:
@@ -12,7 +15,7 @@ parameters packed as float32 little-endian in the engine's order. "fp32" runs wi
 "fp32-tf32" (PyTorch's default convolution setting) is always reported next to it.
 
 A timed run covers the whole pipeline from a uint8 N x 3 x H x W batch already on the GPU to the
-enhanced float image on the GPU: the SPEC features (256-level histogram rule), the GFE, the curve,
+enhanced float image on the GPU: the features (docs/numerics.md §2, the 256-level histogram rule), the GFE, the curve,
 the coarse brightness and the local branch.
 """
 import argparse
@@ -27,9 +30,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-CONV_SPECS = [(4, 16, 1), (16, 16, 1), (20, 16, 1), (16, 16, 2), (16, 16, 2), (32, 16, 1), (16, 6, 1)]
-DENSE_SPECS = [(15, 16), (16, 16), (31, 16), (16, 16), (16, 7)]
-PARAM_COUNT = 17373
+GRAPH = json.loads((Path(__file__).resolve().parent / "network_graph.json").read_text())
+CONV_SPECS = [(layer["cin"], layer["cout"], layer["dilation"]) for layer in GRAPH["local"]]
+DENSE_SPECS = [(layer["cin"], layer["cout"]) for layer in GRAPH["global"]]
+PARAM_COUNT = sum(cout * cin * 9 + cout for cin, cout, _ in CONV_SPECS) + sum(cout * cin + cout for cin, cout in DENSE_SPECS)
 LEAKY_SLOPE = 0.01
 COARSE_SCALE = 20
 HIST_BINS = 12
@@ -49,25 +53,31 @@ class PointBlock(nn.Module):
 
 
 class FLWNet(nn.Module):
-    """SPEC.md sections 2-5 given the 15 features; state-dict keys match the published model."""
+    """docs/numerics.md §3-§6 given the 15 features, wired by GRAPH; state-dict keys match the published model."""
 
     def __init__(self):
         super().__init__()
-        for i, (cin, cout, dilation) in enumerate(CONV_SPECS, 1):
-            setattr(self, f"e_conv{i}", ConvBlock(cin, cout, dilation))
-        for i, (cin, cout) in enumerate(DENSE_SPECS, 1):
-            setattr(self, f"g_conv{i}", PointBlock(cin, cout))
+        for layer in GRAPH["local"]:
+            setattr(self, layer["name"], ConvBlock(layer["cin"], layer["cout"], layer["dilation"]))
+        for layer in GRAPH["global"]:
+            setattr(self, layer["name"], PointBlock(layer["cin"], layer["cout"]))
 
-    def conv(self, i, x):
-        return getattr(self, f"e_conv{i}").depth_conv(x)
-
-    def dense(self, i, x):
-        return F.leaky_relu(getattr(self, f"g_conv{i}").point_conv(x), LEAKY_SLOPE)
+    @staticmethod
+    def activate(name, t):
+        if name == "leakyRelu":
+            return F.leaky_relu(t, LEAKY_SLOPE)
+        if name == "softplus":
+            return F.softplus(t, beta=1, threshold=20)
+        return t
 
     def curve(self, features):
-        g2 = self.dense(2, self.dense(1, features))
-        g3 = self.dense(3, torch.cat([g2, features], 1))
-        return self.dense(5, self.dense(4, g3))
+        g = None
+        for layer in GRAPH["global"]:
+            source = {"features": features, "previous": g}.get(layer["input"])
+            if layer["input"] == "previousThenFeatures":
+                source = torch.cat([g, features], 1)
+            g = self.activate(layer["activation"], getattr(self, layer["name"]).point_conv(source))
+        return g
 
     def forward(self, x, features):
         """x: N x 3 x H x W in [0, 1]; features: N x 15 x 1 x 1. Returns N x 3 x H x W."""
@@ -80,13 +90,13 @@ class FLWNet(nn.Module):
         coarse = (max(1, h // COARSE_SCALE), max(1, w // COARSE_SCALE))
         vc = F.interpolate(F.interpolate(v, size=coarse, mode="bilinear", align_corners=False),
                            size=(h, w), mode="bilinear", align_corners=False)
-        lrelu = lambda t: F.leaky_relu(t, LEAKY_SLOPE)  # noqa: E731
-        x1 = lrelu(self.conv(1, torch.cat([x - vc / 2, vc / 2], 1)))
-        x2 = lrelu(self.conv(2, x1))
-        x3 = lrelu(self.conv(3, torch.cat([x2, x, r], 1)))
-        x5 = lrelu(self.conv(5, lrelu(self.conv(4, x3))))
-        x6 = lrelu(self.conv(6, torch.cat([x3, x5], 1)))
-        return F.softplus(self.conv(7, x6), beta=1, threshold=20)[:, :3]
+        tensors = {"imageMinusHalfCoarse": x - vc / 2, "halfCoarse": vc / 2, "image": x, "retouched": r}
+        for layer in GRAPH["local"]:
+            inputs = [tensors[name] for name in layer["inputs"]]
+            source = inputs[0] if len(inputs) == 1 else torch.cat(inputs, 1)
+            out = getattr(self, layer["name"]).depth_conv(source)
+            tensors[layer["output"]] = self.activate(layer["activation"], out)
+        return tensors[GRAPH["local"][-1]["output"]][:, : GRAPH["enhancedChannels"]]
 
 
 def packed_state_dict(flat):
@@ -94,8 +104,8 @@ def packed_state_dict(flat):
     if flat.numel() != PARAM_COUNT:
         raise ValueError(f"packed weights must hold {PARAM_COUNT} float32 values, got {flat.numel()}")
     state, offset = {}, 0
-    shapes = [(f"e_conv{i}.depth_conv", (cout, cin, 3, 3)) for i, (cin, cout, _) in enumerate(CONV_SPECS, 1)]
-    shapes += [(f"g_conv{i}.point_conv", (cout, cin, 1, 1)) for i, (cin, cout) in enumerate(DENSE_SPECS, 1)]
+    shapes = [(f"{l['name']}.depth_conv", (l["cout"], l["cin"], 3, 3)) for l in GRAPH["local"]]
+    shapes += [(f"{l['name']}.point_conv", (l["cout"], l["cin"], 1, 1)) for l in GRAPH["global"]]
     for name, shape in shapes:
         count = math.prod(shape)
         state[f"{name}.weight"] = flat[offset : offset + count].reshape(shape).clone()
@@ -122,7 +132,7 @@ def load_model(path):
 
 
 def reference_level_bins(vmin_level, vmax_level):
-    """SPEC.md section 1 in plain Python floats (IEEE double): the bin of each of the 256 levels."""
+    """docs/numerics.md §2 in plain Python floats (IEEE double): the bin of each of the 256 levels."""
     lo, hi = vmin_level / 255.0, vmax_level / 255.0
     if lo == hi:
         lo, hi = lo - 0.5, hi + 0.5
@@ -161,7 +171,7 @@ def level_counts(images_u8):
 
 
 def spec_features(counts, exposure):
-    """SPEC.md section 1, vectorised on the device in float64: N x 256 counts -> N x 15 features.
+    """docs/numerics.md §2, vectorised on the device in float64: N x 256 counts -> N x 15 features.
 
     Every edge is (i * step) + vmin with separate multiply and add kernels, so each rounds like
     the reference; a level's bin is the number of edges e[1..11] at or below it."""

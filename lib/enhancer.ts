@@ -13,6 +13,10 @@ import { loadNative, type NativeEngine, type NativeImage } from './native';
 import {
   checkBackend,
   checkBackground,
+  checkCpuIsa,
+  checkCpuIsaAvailable,
+  checkCpuWinograd,
+  checkCudaExactKernel,
   checkDevice,
   checkExposure,
   checkFormat,
@@ -25,6 +29,8 @@ import {
   describe,
   MAX_PIXELS_LIMIT,
   type BackendOption,
+  type CpuIsaOption,
+  type CudaExactKernelOption,
   type DeviceOption,
   type MetadataOption,
   type OutputFormat,
@@ -49,6 +55,12 @@ export interface EnhancerOptions {
   backend?: BackendOption;
   /** Largest image accepted, in pixels. Default 100,000,000; at most 2^28. */
   maxPixels?: number;
+  /** CPU instruction set: 'auto' (the best the processor runs) or one forced. Default: env FLWNET_CPU_ISA, else 'auto'. */
+  cpuIsa?: CpuIsaOption;
+  /** CPU: run e1..e6 through Winograd kernels (false: direct convolutions). Default: env FLWNET_CPU_WINOGRAD ('0'/'1'), else true. */
+  cpuWinograd?: boolean;
+  /** GPU kernel of precision 'exact': 'stream' or 'tile' (same results). Default: env FLWNET_CUDA_EXACT_KERNEL, else 'stream'. */
+  cudaExactKernel?: CudaExactKernelOption;
 }
 
 export interface EnhanceOptions {
@@ -106,7 +118,9 @@ export interface InspectResult {
 }
 
 /** The option names of Enhancer.create and of one enhance() call (top-level enhance() takes both). */
-export const ENHANCER_KEYS: readonly string[] = ['weights', 'device', 'threads', 'precision', 'backend', 'maxPixels'];
+export const ENHANCER_KEYS: readonly string[] = [
+  'weights', 'device', 'threads', 'precision', 'backend', 'maxPixels', 'cpuIsa', 'cpuWinograd', 'cudaExactKernel',
+];
 export const ENHANCE_KEYS: readonly string[] = ['exposure', 'format', 'quality', 'metadata', 'background', 'signal'];
 const RAW_KEYS = ['exposure', 'output', 'signal'] as const;
 const INSPECT_KEYS = ['exposure', 'signal'] as const;
@@ -150,11 +164,15 @@ export class Enhancer {
       const backend = checkBackend(opts.backend);
       const threads = checkInteger('threads', opts.threads, 1, 1024, 0);
       const maxPixels = checkInteger('maxPixels', opts.maxPixels, 1, MAX_PIXELS_LIMIT, DEFAULT_MAX_PIXELS);
+      const cpuIsa = checkCpuIsa(opts.cpuIsa);
+      const cpuWinograd = checkCpuWinograd(opts.cpuWinograd);
+      const cudaExactKernel = checkCudaExactKernel(opts.cudaExactKernel).value;
       if (backend === 'cudnn' && device === 'cpu') {
         throw new InvalidOptionError("backend 'cudnn' needs a GPU device ('cuda', 'cuda:N' or 'auto')");
       }
       const weights = await resolveWeights(opts.weights as WeightsSource | undefined);
-      const settings = { threads, precision, cudnn: backend === 'cudnn', maxPixels };
+      const cpuIsaValue = checkCpuIsaAvailable(cpuIsa, loadNative().cpuIsas);
+      const settings = { threads, precision, cudnn: backend === 'cudnn', maxPixels, cpuIsa: cpuIsaValue, cpuWinograd, cudaExactKernel };
       const engine = await openEngine(device, weights.packed(), settings);
       return new Enhancer(CREATE, engine, engine.deviceName, engine.description, maxPixels, weights);
     });
@@ -300,6 +318,9 @@ interface EngineSettings {
   precision: PrecisionOption;
   cudnn: boolean;
   maxPixels: number;
+  cpuIsa: CpuIsaOption;
+  cpuWinograd: boolean;
+  cudaExactKernel: CudaExactKernelOption;
 }
 
 /** Opens the native engine on the chosen device; 'auto' falls back to the CPU when the GPU fails to open. */

@@ -41,6 +41,8 @@ export {
   DEFAULT_MAX_PIXELS,
   MAX_PIXELS_LIMIT,
   type BackendOption,
+  type CpuIsaOption,
+  type CudaExactKernelOption,
   type DeviceOption,
   type MetadataOption,
   type OutputFormat,

@@ -1,6 +1,6 @@
 /**
  * The paper's losses and the usual quality metrics for an enhanced image against a reference
- * (SPEC.md section 7), computed natively in one pass over the pixels on the CPU or a GPU.
+ * (docs/numerics.md §8), computed natively in one pass over the pixels on the CPU or a GPU.
  *
  *   const m = await evaluate(enhancedPng, referencePng);  // { psnr, ssim, ciede2000, l1, ... }
  *   const l = await losses.total(enhancedPng, referencePng);
@@ -15,7 +15,7 @@ import { chooseDevice, withCpuFallback } from './device';
 import { FlwnetError, fromNativeError, InvalidInputError } from './errors';
 import { decodeStillImage } from './image-io';
 import { loadNative, type NativeLossImage, type NativeLossReport } from './native';
-import { checkDevice, checkOptionKeys, checkSignal, MAX_PIXELS_LIMIT, type DeviceOption } from './options';
+import { checkCpuIsa, checkCpuIsaAvailable, checkDevice, checkOptionKeys, checkSignal, MAX_PIXELS_LIMIT, type DeviceOption } from './options';
 import { checkRawPixels } from './raw-image';
 import { abortReason } from './scheduler';
 
@@ -123,13 +123,15 @@ async function computeLosses(
   throwIfAborted(signal);
   const native = loadNative();
   const choice = chooseDevice(native, device);
+  // The CPU kernels follow FLWNET_CPU_ISA as the engine's do (default 'auto').
+  const cpuIsa = checkCpuIsaAvailable(checkCpuIsa(undefined), native.cpuIsas);
   const [a, b] = await untilAborted(Promise.all([toLossImage(enhanced, 'enhanced'), toLossImage(reference, 'reference')]), signal);
   if (a.width !== b.width || a.height !== b.height) {
     throw new InvalidInputError(`image sizes differ: enhanced is ${a.width} x ${a.height}, reference is ${b.width} x ${b.height}`);
   }
   return withCpuFallback(device, choice, 'evaluating', (target) => {
     throwIfAborted(signal);
-    const settings = { device: target.kind, deviceIndex: target.index, ...parts };
+    const settings = { device: target.kind, deviceIndex: target.index, ...parts, cpuIsa };
     return untilAborted(native.evaluateLosses(a, b, settings).then(toEvaluation), signal);
   });
 }

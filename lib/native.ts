@@ -32,6 +32,9 @@ export interface NativeEngineOptions {
   precision?: 'exact' | 'fast';
   cudnn?: boolean;
   maxPixels?: number;
+  cpuIsa?: 'auto' | 'scalar' | 'avx2' | 'avx512';
+  cpuWinograd?: boolean;
+  cudaExactKernel?: 'stream' | 'tile';
 }
 
 export interface NativeEngine {
@@ -73,6 +76,8 @@ export interface NativeLossOptions {
   device?: 'cpu' | 'cuda';
   deviceIndex?: number;
   threads?: number;
+  /** Force a CPU instruction set (as Engine's cpuIsa); default 'auto'. */
+  cpuIsa?: 'auto' | 'scalar' | 'avx2' | 'avx512';
   /** Leave out SSIM (ssim, ssimLoss and total become NaN). CPU only. */
   ssim?: boolean;
   /** Leave out CIEDE2000 (NaN). CPU only. */
@@ -94,10 +99,18 @@ export interface NativeLossReport {
 export interface NativeModule {
   Engine: new (weights: Float32Array, options: NativeEngineOptions) => NativeEngine;
   cudaCompiled: boolean;
+  /** The CPU instruction sets this processor runs, scalar first. */
+  cpuIsas: ('scalar' | 'avx2' | 'avx512')[];
   cudaInfo(): NativeCudaInfo;
   evaluateLosses(enhanced: NativeLossImage, reference: NativeLossImage, options?: NativeLossOptions): Promise<NativeLossReport>;
   /** CIEDE2000 of each [L1, a1, b1, L2, a2, b2] group. */
   ciede2000Lab(pairs: Float64Array): Promise<Float64Array>;
+  /** The network graph of native/core/network_graph.h (bench/network_graph.json). */
+  networkGraph(): unknown;
+  /** Every backend's local-branch schedule, as checked against the graph. */
+  localSchedules(): Record<string, unknown>;
+  /** Throws ERR_FLWNET_INTERNAL when `schedule` disagrees with the graph. */
+  checkLocalSchedule(schedule: unknown): void;
   /** Where the module was loaded from. */
   path: string;
 }

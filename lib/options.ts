@@ -9,6 +9,8 @@ export type PrecisionOption = 'exact' | 'fast';
 export type BackendOption = 'fused' | 'cudnn';
 export type OutputFormat = 'jpeg' | 'png' | 'webp' | 'avif' | 'tiff' | 'gif' | 'bmp';
 export type MetadataOption = 'keep' | 'strip';
+export type CpuIsaOption = 'auto' | 'scalar' | 'avx2' | 'avx512';
+export type CudaExactKernelOption = 'stream' | 'tile';
 
 export const DEFAULT_EXPOSURE = 0.4;
 /** Default largest image accepted, in pixels (100 megapixels, e.g. 12,000 x 8,333). */
@@ -67,6 +69,60 @@ export function checkInteger(name: string, value: unknown, min: number, max: num
     throw new InvalidOptionError(`${name} must be an integer in [${min}, ${max}], got ${describe(value)}`);
   }
   return value;
+}
+
+/** An engine setting and where it came from: the option's name, or the environment variable's. */
+export interface EngineSetting<T> {
+  value: T;
+  source: string;
+}
+
+function environmentValue(variable: string): string | undefined {
+  const value = process.env[variable];
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/** One of `allowed`: the option when given, else the environment variable, else `fallback`. */
+function checkChoice<T extends string>(
+  option: string, value: unknown, variable: string, allowed: readonly T[], fallback: T,
+): EngineSetting<T> {
+  const fromEnv = value === undefined ? environmentValue(variable) : undefined;
+  const chosen = value ?? fromEnv;
+  const source = value === undefined && fromEnv !== undefined ? variable : option;
+  if (chosen === undefined) return { value: fallback, source };
+  if (typeof chosen === 'string' && (allowed as readonly string[]).includes(chosen)) return { value: chosen as T, source };
+  const accepted = allowed.map((a) => `'${a}'`).join(', ');
+  throw new InvalidOptionError(`${source} must be one of ${accepted}, got ${describe(chosen)}`);
+}
+
+/** cpuIsa, default env FLWNET_CPU_ISA, else 'auto' (the best the processor supports). */
+export function checkCpuIsa(value: unknown): EngineSetting<CpuIsaOption> {
+  return checkChoice('cpuIsa', value, 'FLWNET_CPU_ISA', ['auto', 'scalar', 'avx2', 'avx512'], 'auto');
+}
+
+/** Refuses an instruction set the processor does not run (`available`: the addon's cpuIsas). */
+export function checkCpuIsaAvailable(setting: EngineSetting<CpuIsaOption>, available: readonly string[]): CpuIsaOption {
+  if (setting.value !== 'auto' && !available.includes(setting.value)) {
+    throw new InvalidOptionError(`${setting.source}: this processor does not run '${setting.value}' (it runs ${available.join(', ')})`);
+  }
+  return setting.value;
+}
+
+/** cudaExactKernel, default env FLWNET_CUDA_EXACT_KERNEL, else 'stream'. */
+export function checkCudaExactKernel(value: unknown): EngineSetting<CudaExactKernelOption> {
+  return checkChoice('cudaExactKernel', value, 'FLWNET_CUDA_EXACT_KERNEL', ['stream', 'tile'], 'stream');
+}
+
+/** cpuWinograd, default env FLWNET_CPU_WINOGRAD ('0' or '1'), else true. */
+export function checkCpuWinograd(value: unknown): boolean {
+  if (value !== undefined) {
+    if (typeof value === 'boolean') return value;
+    throw new InvalidOptionError(`cpuWinograd must be a boolean, got ${describe(value)}`);
+  }
+  const fromEnv = environmentValue('FLWNET_CPU_WINOGRAD');
+  if (fromEnv === undefined || fromEnv === '1') return true;
+  if (fromEnv === '0') return false;
+  throw new InvalidOptionError(`FLWNET_CPU_WINOGRAD must be '0' or '1', got ${describe(fromEnv)}`);
 }
 
 export function checkFormat(value: unknown): OutputFormat | undefined {

@@ -9,6 +9,9 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { Enhancer, type EnhancerOptions } from './enhancer';
 import {
+  checkCpuIsa,
+  checkCpuWinograd,
+  checkCudaExactKernel,
   checkBackend,
   checkDevice,
   checkInteger,
@@ -98,5 +101,10 @@ function engineKey(options: EnhancerOptions): string | undefined {
     checkPrecision(options.precision),
     checkBackend(options.backend),
     checkInteger('maxPixels', options.maxPixels, 1, MAX_PIXELS_LIMIT, DEFAULT_MAX_PIXELS),
+    // Engine settings as resolved (option, else environment variable), so a changed variable
+    // opens a new engine rather than reusing one built with the old setting.
+    checkCpuIsa(options.cpuIsa).value,
+    checkCpuWinograd(options.cpuWinograd),
+    checkCudaExactKernel(options.cudaExactKernel).value,
   ]);
 }

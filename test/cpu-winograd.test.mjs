@@ -1,5 +1,5 @@
 // The CPU engine's Winograd kernels (the default where the processor has AVX-512) against its
-// direct convolutions (FLWNET_CPU_WINOGRAD=0), on sizes that end rows inside a tile, split images
+// direct convolutions (cpuWinograd: false), on sizes that end rows inside a tile, split images
 // into several strips and bands, and carry an alpha channel. Where the processor has no Winograd
 // kernel both engines are direct and must agree exactly.
 import { Enhancer } from 'flwnet';
@@ -15,16 +15,7 @@ function noiseImage(width, height, channels, seed) {
   return { data, width, height, channels };
 }
 
-async function createWith(winograd) {
-  const saved = process.env.FLWNET_CPU_WINOGRAD;
-  process.env.FLWNET_CPU_WINOGRAD = winograd;
-  try {
-    return await Enhancer.create({ weights: weightsPath, device: 'cpu', threads: 2 });
-  } finally {
-    if (saved === undefined) delete process.env.FLWNET_CPU_WINOGRAD;
-    else process.env.FLWNET_CPU_WINOGRAD = saved;
-  }
-}
+const createWith = (cpuWinograd) => Enhancer.create({ weights: weightsPath, device: 'cpu', threads: 2, cpuWinograd });
 
 const SIZES = [
   [1, 1, 3],
@@ -36,8 +27,8 @@ const SIZES = [
 ];
 
 sharedTest.serial('Winograd and direct convolutions agree within 2e-5', async (t) => {
-  const direct = await createWith('0');
-  const fast = await createWith('1');
+  const direct = await createWith(false);
+  const fast = await createWith(true);
   try {
     t.false(direct.description.includes('winograd'), direct.description);
     for (const [width, height, channels] of SIZES) {
@@ -56,8 +47,8 @@ sharedTest.serial('Winograd and direct convolutions agree within 2e-5', async (t
   }
 });
 
-sharedTest('FLWNET_CPU_WINOGRAD accepts only 0 or 1', async (t) => {
+sharedTest('cpuWinograd must be a boolean', async (t) => {
   const err = await t.throwsAsync(createWith('maybe'));
-  t.is(err.code, 'ERR_FLWNET_INVALID_INPUT');
-  t.regex(err.message, /FLWNET_CPU_WINOGRAD/);
+  t.is(err.code, 'ERR_FLWNET_INVALID_OPTION');
+  t.regex(err.message, /cpuWinograd/);
 });

@@ -1,4 +1,4 @@
-// Losses and metrics (SPEC.md section 7): every golden case through every entry point and input
+// Losses and metrics (docs/numerics.md §8): every golden case through every entry point and input
 // form, alpha and orientation handling, the bad-input matrix, and the `flwnet eval` command.
 import test from 'ava';
 import { execFile } from 'node:child_process';

@@ -1,6 +1,6 @@
 /**
  * FLW-Net weights: loading a PyTorch checkpoint or a safetensors file, checking it against the
- * architecture (SPEC.md sections 2, 5 and 6), and packing the 17,373 parameters in the engine's order.
+ * architecture (docs/numerics.md §3, §6 and §7), and packing the 17,373 parameters in the engine's order.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';

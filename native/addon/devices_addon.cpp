@@ -2,7 +2,7 @@
 // machine without a driver or GPU: `devices` is empty and `error` says why.
 #include <napi.h>
 
-#include "cuda/device_info.h"
+#include "cuda/runtime/device_info.h"
 #include "modules.h"
 
 namespace flwnet::addon {

@@ -11,6 +11,7 @@
 #include "async_task.h"
 #include "core/backend.h"
 #include "core/error.h"
+#include "cpu/isa.h"
 #include "modules.h"
 
 namespace flwnet::addon {
@@ -85,6 +86,16 @@ RequestArgs requestFromJs(Napi::Env env, Napi::Object object) {
   return args;
 }
 
+CudaExactKernel cudaExactKernelProperty(Napi::Env env, Napi::Object options) {
+  Napi::Value value = options.Get("cudaExactKernel");
+  if (value.IsUndefined()) return CudaExactKernel::Stream;
+  const std::string name = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
+  if (name == "stream") return CudaExactKernel::Stream;
+  if (name == "tile") return CudaExactKernel::Tile;
+  throwInvalid(env, "cudaExactKernel must be 'stream' or 'tile'");
+  return CudaExactKernel::Stream;
+}
+
 BackendOptions backendOptionsFromJs(Napi::Env env, Napi::Object options) {
   BackendOptions result;
   result.threads = intProperty(env, options, "threads", 0);
@@ -93,6 +104,10 @@ BackendOptions backendOptionsFromJs(Napi::Env env, Napi::Object options) {
   result.useCudnn = options.Get("cudnn").ToBoolean().Value();
   Napi::Value maxPixels = options.Get("maxPixels");
   result.maxPixels = maxPixels.IsNumber() ? static_cast<size_t>(maxPixels.As<Napi::Number>().DoubleValue()) : 0;
+  result.cpuIsa = cpuIsaProperty(env, options, "cpuIsa");
+  Napi::Value winograd = options.Get("cpuWinograd");
+  result.cpuWinograd = winograd.IsUndefined() ? true : winograd.ToBoolean().Value();
+  result.cudaExactKernel = cudaExactKernelProperty(env, options);
   return result;
 }
 
@@ -108,7 +123,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                         InstanceAccessor("preferredBatch", &EngineWrap::preferredBatch, nullptr)});
   }
 
-  // new Engine(weights: Float32Array, options: { device: 'cpu' | 'cuda', deviceIndex, threads, precision, cudnn, maxPixels })
+  // new Engine(weights: Float32Array, options: { device: 'cpu' | 'cuda', deviceIndex, threads, precision, cudnn,
+  //   maxPixels, cpuIsa, cpuWinograd, cudaExactKernel })
   explicit EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsObject()) {
@@ -237,6 +253,29 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
 
 }  // namespace
 
-void registerEngine(Napi::Env env, Napi::Object exports) { exports.Set("Engine", EngineWrap::define(env)); }
+CpuIsaSetting cpuIsaProperty(Napi::Env env, Napi::Object options, const char* key) {
+  Napi::Value value = options.Get(key);
+  if (value.IsUndefined()) return CpuIsaSetting::Auto;
+  const std::string name = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
+  if (name == "auto") return CpuIsaSetting::Auto;
+  if (name == "scalar") return CpuIsaSetting::Scalar;
+  if (name == "avx2") return CpuIsaSetting::Avx2;
+  if (name == "avx512") return CpuIsaSetting::Avx512;
+  throwInvalid(env, std::string(key) + " must be 'auto', 'scalar', 'avx2' or 'avx512'");
+  return CpuIsaSetting::Auto;
+}
+
+// cpuIsas: the CPU instruction sets this processor runs, scalar first (e.g. ['scalar', 'avx2']).
+Napi::Array supportedCpuIsas(Napi::Env env) {
+  const std::vector<cpu::CpuIsa> isas = cpu::supportedIsas();
+  Napi::Array names = Napi::Array::New(env, isas.size());
+  for (size_t i = 0; i < isas.size(); ++i) names.Set(static_cast<uint32_t>(i), cpu::isaName(isas[i]));
+  return names;
+}
+
+void registerEngine(Napi::Env env, Napi::Object exports) {
+  exports.Set("Engine", EngineWrap::define(env));
+  exports.Set("cpuIsas", supportedCpuIsas(env));
+}
 
 }  // namespace flwnet::addon

@@ -76,6 +76,7 @@ struct EvaluateSettings {
   bool cuda = false;
   int deviceIndex = 0;
   int threads = 0;
+  CpuIsaSetting cpuIsa = CpuIsaSetting::Auto;
   LossParts parts;
 };
 
@@ -92,13 +93,14 @@ EvaluateSettings settingsArgument(Napi::Env env, Napi::Value arg) {
   }
   if (options.Has("deviceIndex")) settings.deviceIndex = intProperty(env, options, "deviceIndex");
   if (options.Has("threads")) settings.threads = intProperty(env, options, "threads");
+  settings.cpuIsa = cpuIsaProperty(env, options, "cpuIsa");
   if (options.Has("ssim")) settings.parts.ssim = options.Get("ssim").ToBoolean().Value();
   if (options.Has("ciede2000")) settings.parts.ciede2000 = options.Get("ciede2000").ToBoolean().Value();
   return settings;
 }
 
 LossReport runEvaluation(const PixelView& enhanced, const PixelView& reference, const EvaluateSettings& settings) {
-  if (!settings.cuda) return losses::evaluateCpu(enhanced, reference, settings.threads, settings.parts);
+  if (!settings.cuda) return losses::evaluateCpu(enhanced, reference, settings.threads, settings.parts, settings.cpuIsa);
 #if FLWNET_WITH_CUDA
   return losses::evaluateCuda(enhanced, reference, settings.deviceIndex);
 #else
@@ -106,7 +108,7 @@ LossReport runEvaluation(const PixelView& enhanced, const PixelView& reference, 
 #endif
 }
 
-// evaluateLosses(enhanced, reference, { device?, deviceIndex?, threads?, ssim?, ciede2000? })
+// evaluateLosses(enhanced, reference, { device?, deviceIndex?, threads?, cpuIsa?, ssim?, ciede2000? })
 Napi::Value evaluateLosses(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<Napi::Object> keepAlive;

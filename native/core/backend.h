@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "engine_settings.h"
 #include "global_branch.h"
 #include "image.h"
 #include "model.h"
@@ -14,12 +15,17 @@ namespace flwnet {
 
 enum class Precision { Exact, Fast };
 
+constexpr size_t kDefaultMaxPixels = size_t(1) << 28;  // 268 megapixels (16384 x 16384)
+
 struct BackendOptions {
   int threads = 0;                 // CPU worker threads; 0 = all hardware threads
   int deviceIndex = 0;             // CUDA device ordinal
   Precision precision = Precision::Exact;
   bool useCudnn = false;           // CUDA: convolutions through cuDNN instead of the fused kernels
   size_t maxPixels = 0;            // largest image accepted (sizes scratch limits); 0 = library default
+  CpuIsaSetting cpuIsa = CpuIsaSetting::Auto;
+  bool cpuWinograd = true;         // CPU: e1..e6 through Winograd kernels (false: direct; scalar is always direct)
+  CudaExactKernel cudaExactKernel = CudaExactKernel::Stream;
 };
 
 // One image to enhance. `output` points at width*height*channels elements of uint8_t (U8) or
@@ -40,6 +46,8 @@ struct GlobalResult {
   CurveParams curve;
 };
 
+// The public entries enhance() and inspect() validate their arguments and poll cancellation once,
+// here, then call the backend's enhanceImpl()/inspectImpl() (which may assume valid requests).
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -51,10 +59,10 @@ class Backend {
 
   // Enhances `count` requests (a batch lets GPU backends pack small images into one launch).
   // Throws flwnet::Error; on failure no request of the batch is reported complete.
-  virtual void enhance(const EnhanceRequest* requests, size_t count, GlobalResult* results) = 0;
+  void enhance(const EnhanceRequest* requests, size_t count, GlobalResult* results);
 
   // The global branch alone.
-  virtual GlobalResult inspect(const ImageU8& image, double exposure) = 0;
+  GlobalResult inspect(const ImageU8& image, double exposure);
 
   // How many enhance() calls may usefully run at once from different threads (each call must be
   // thread-safe; a backend that cannot overlap work serialises internally). GPU backends return
@@ -63,6 +71,24 @@ class Backend {
 
   // Largest batch worth packing into one enhance() call (small images on a GPU); 1 = no batching.
   virtual int preferredBatch() const { return 1; }
+
+  // Throws ErrorCode::Cancelled when the flag (or any request's flag) is raised. Backends call this
+  // between their work units so every backend reports cancellation the same way.
+  static void throwIfCancelled(const std::atomic<int32_t>* cancel);
+  static void throwIfCancelled(const EnhanceRequest* requests, size_t count);
+
+ protected:
+  // `maxPixels` 0 means kDefaultMaxPixels.
+  explicit Backend(size_t maxPixels);
+  size_t maxPixels() const { return maxPixels_; }
+
+  // Called with 1 <= count, every request valid and none cancelled yet.
+  virtual void enhanceImpl(const EnhanceRequest* requests, size_t count, GlobalResult* results) = 0;
+  // Called with a valid image and exposure.
+  virtual GlobalResult inspectImpl(const ImageU8& image, double exposure) = 0;
+
+ private:
+  size_t maxPixels_;
 };
 
 std::unique_ptr<Backend> createCpuBackend(const ModelWeights& weights, const BackendOptions& options);
@@ -70,7 +96,5 @@ std::unique_ptr<Backend> createCpuBackend(const ModelWeights& weights, const Bac
 #if FLWNET_WITH_CUDA
 std::unique_ptr<Backend> createCudaBackend(const ModelWeights& weights, const BackendOptions& options);
 #endif
-
-constexpr size_t kDefaultMaxPixels = size_t(1) << 28;  // 268 megapixels (16384 x 16384)
 
 }  // namespace flwnet

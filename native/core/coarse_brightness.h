@@ -1,5 +1,5 @@
 // Per-pixel inputs of the local branch that every backend derives the same way: the coarse
-// brightness Vc (SPEC.md section 4) and the retouched brightness r (section 3). The CPU engine
+// brightness Vc (docs/numerics.md §5) and the retouched brightness r (§4). The CPU engine
 // uses these directly; GPU backends use them as the reference their kernels are checked against.
 #pragma once
 #include <array>

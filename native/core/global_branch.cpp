@@ -92,13 +92,13 @@ std::array<int8_t, kLevels> levelBins(int vminLevel, int vmaxLevel) {
   return bins;
 }
 
-// The fractions are the IEEE double quotients count / pixels that SPEC.md defines. The golden
+// The fractions are the IEEE double quotients count / pixels that docs/numerics.md §2 defines. The golden
 // fixtures were made by a reference that, for some cases, rounded each fraction to float32 before
 // the GFE saw it: in crop-257x181, histedge-66x34 and tiny-13x7 the stored fractions are exactly
 // float32(count / pixels) and the stored curve matches a GFE fed those rounded values (to 1e-16),
 // while in dicm05, lime3 and lol1 both are the unrounded double quotient (flat-40x20 is exact
 // either way). The split fits "width not a multiple of 20" and also "under 100k pixels"; the
-// fixtures cannot tell which (if either) rule the reference applied, and SPEC.md states the double
+// fixtures cannot tell which (if either) rule the reference applied, and docs/numerics.md §2 states the double
 // quotient, so the engine keeps that: every stored fraction equals our value or float32 of it, and
 // the curve stays within 3e-8 relative of every fixture, far inside the 1e-6 tolerance.
 GlobalFeatures featuresFromLevelCounts(const LevelCounts& counts, double exposure) {

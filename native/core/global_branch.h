@@ -1,4 +1,4 @@
-// The global branch (SPEC.md sections 1-2): V-channel level counts -> 15 features -> 7 curve
+// The global branch (docs/numerics.md §2-§3): V-channel level counts -> 15 features -> 7 curve
 // parameters. Level counting is the only per-pixel part; backends may count on their device and
 // hand the 256 counts to featuresFromLevelCounts, which is the single definition of the bin rule.
 #pragma once
@@ -22,7 +22,7 @@ using LevelCounts = std::array<uint64_t, kLevels>;
 LevelCounts countVLevels(const ImageU8& image);
 
 // Maps each of the 256 levels to its histogram bin for the V range [vmin, vmax] (in levels),
-// exactly as numpy.histogram does in IEEE double (SPEC.md section 1). Levels outside the range -> -1.
+// exactly as numpy.histogram does in IEEE double (docs/numerics.md §2). Levels outside the range -> -1.
 std::array<int8_t, kLevels> levelBins(int vminLevel, int vmaxLevel);
 
 GlobalFeatures featuresFromLevelCounts(const LevelCounts& counts, double exposure);

@@ -17,7 +17,7 @@ struct ImageU8 {
   size_t bytes() const { return pixels() * static_cast<size_t>(channels); }
 };
 
-// What the caller wants back: 8-bit pixels (SPEC.md rounding) or the network's float output.
+// What the caller wants back: 8-bit pixels (docs/numerics.md §1 rounding) or the network's float output.
 enum class OutputKind { U8, F32 };
 
 // Throws InvalidArgument unless the view is usable (non-null, 1 <= width, height, channels 3 or 4,

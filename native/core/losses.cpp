@@ -1,5 +1,5 @@
 // Backend-independent parts of the losses: input validation, merging partial sums and turning
-// the sums into the numbers of SPEC.md section 7.
+// the sums into the numbers of docs/numerics.md §8.
 #include "losses.h"
 
 #include <algorithm>

@@ -1,10 +1,11 @@
-// The paper's losses and the quality metrics (SPEC.md section 7) for an enhanced image E against a
+// The paper's losses and the quality metrics (docs/numerics.md §8) for an enhanced image E against a
 // reference Y. Backends reduce the images to LossSums (float64 sums, one pass over the pixels);
 // finishLosses turns them into the reported numbers, so CPU and CUDA share that last step.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 
+#include "engine_settings.h"
 #include "losses_formulas.h"
 
 namespace flwnet::losses {
@@ -69,12 +70,14 @@ void validatePair(const PixelView& enhanced, const PixelView& reference);
 // Turns the sums of a whole image pair into the reported losses and metrics.
 LossReport finishLosses(const LossSums& sums, size_t pixels, const LossParts& parts);
 
-// C(A, B) of SPEC.md section 7 from per-channel moments over `pixels` pixels.
+// C(A, B) of docs/numerics.md §8 from per-channel moments over `pixels` pixels.
 double consistencyLoss(const ChannelMoments* channels, int count, size_t pixels);
 
 // CPU evaluation, multithreaded over row bands (threads = 0: all hardware threads). Fields of
-// parts left out are reported as NaN. Throws flwnet::Error on invalid input.
-LossReport evaluateCpu(const PixelView& enhanced, const PixelView& reference, int threads, LossParts parts = {});
+// parts left out are reported as NaN; `isa` forces an instruction set as for inference. Throws
+// flwnet::Error on invalid input.
+LossReport evaluateCpu(const PixelView& enhanced, const PixelView& reference, int threads, LossParts parts = {},
+                       CpuIsaSetting isa = CpuIsaSetting::Auto);
 
 #if FLWNET_WITH_CUDA
 // The CUDA twin of evaluateCpu on device `deviceIndex`; same sums in float64.

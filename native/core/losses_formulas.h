@@ -1,4 +1,4 @@
-// Per-pixel formulas of SPEC.md section 7 that every backend evaluates identically: the sRGB ->
+// Per-pixel formulas of docs/numerics.md §8 that every backend evaluates identically: the sRGB ->
 // CIELAB conversion, CIEDE2000 and the Gaussian SSIM window. They are inline and marked for both
 // host and device so the CPU loops, the CUDA kernels and the Lab-pair entry point share one
 // implementation of each formula.
@@ -46,7 +46,7 @@ FLWNET_FORMULA double ssimFromMoments(double ex, double ey, double exx, double e
   return ((2.0 * mu12 + kSsimC1) * (2.0 * s12 + kSsimC2)) / ((mu11 + mu22 + kSsimC1) * (s11 + s22 + kSsimC2));
 }
 
-// Cosine clamped to [-1, 1] before acos, as SPEC.md requires (rounding can push it past 1).
+// Cosine clamped to [-1, 1] before acos, as docs/numerics.md §8 requires (rounding can push it past 1).
 FLWNET_FORMULA double clampCosine(double c) { return c > 1.0 ? 1.0 : (c < -1.0 ? -1.0 : c); }
 
 // Elementary functions written out as branch-free polynomials, so that the per-pixel loops that

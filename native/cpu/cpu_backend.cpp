@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/vlevels.h"
 #include "isa.h"
+#include "local_schedule.h"
 #include "packed_network.h"
 #include "thread_pool.h"
 #include "tile_pipeline.h"
@@ -32,19 +33,22 @@ int resolveThreads(int requested) {
   return hw == 0 ? 1 : static_cast<int>(hw);
 }
 
-void validateExposure(double exposure) {
-  if (!std::isfinite(exposure) || exposure < 0.0 || exposure > 1.0) {
-    throw Error(ErrorCode::InvalidArgument, "exposure must be a finite number in [0, 1], got " + std::to_string(exposure));
-  }
+// The tile pipeline's rings and sources come from kCpuSchedule; checked once per process.
+void checkCpuSchedule() {
+  static const bool checked = [] {
+    checkScheduleAgainstGraph("CPU", cpu::kCpuSchedule, cpu::kRingChannels.data(), cpu::kRingChannels.size());
+    return true;
+  }();
+  (void)checked;
 }
 
 class CpuBackend final : public Backend {
  public:
   CpuBackend(const ModelWeights& weights, const BackendOptions& options)
-      : weights_(weights),
+      : Backend(options.maxPixels),
+        weights_((checkCpuSchedule(), weights)),
         network_(cpu::packNetwork(weights)),
-        isa_(cpu::chooseIsa()),
-        maxPixels_(options.maxPixels == 0 ? kDefaultMaxPixels : options.maxPixels),
+        isa_(cpu::chooseIsa(options.cpuIsa, options.cpuWinograd)),
         pool_(resolveThreads(options.threads)),
         workers_(pool_.size()) {}
 
@@ -56,9 +60,7 @@ class CpuBackend final : public Backend {
     return "cpu (" + std::to_string(n) + (n == 1 ? " thread, " : " threads, ") + cpu::isaName(isa_.isa) + conv + ")";
   }
 
-  void enhance(const EnhanceRequest* requests, size_t count, GlobalResult* results) override {
-    if (count > 0 && requests == nullptr) throw Error(ErrorCode::InvalidArgument, "no requests given");
-    for (size_t i = 0; i < count; ++i) validateRequest(requests[i]);
+  void enhanceImpl(const EnhanceRequest* requests, size_t count, GlobalResult* results) override {
     std::lock_guard<std::mutex> lock(mutex_);
     for (size_t i = 0; i < count; ++i) {
       GlobalResult result = globalBranch(requests[i].input, requests[i].exposure, requests[i].cancel);
@@ -67,26 +69,12 @@ class CpuBackend final : public Backend {
     }
   }
 
-  GlobalResult inspect(const ImageU8& image, double exposure) override {
-    validateImage(image, maxPixels_);
-    validateExposure(exposure);
+  GlobalResult inspectImpl(const ImageU8& image, double exposure) override {
     std::lock_guard<std::mutex> lock(mutex_);
     return globalBranch(image, exposure, nullptr);
   }
 
  private:
-  void validateRequest(const EnhanceRequest& request) const {
-    validateImage(request.input, maxPixels_);
-    validateExposure(request.exposure);
-    if (request.output == nullptr) throw Error(ErrorCode::InvalidArgument, "request has no output buffer");
-  }
-
-  static void throwIfCancelled(const std::atomic<int32_t>* cancel) {
-    if (cancel != nullptr && cancel->load(std::memory_order_relaxed) != 0) {
-      throw Error(ErrorCode::Cancelled, "enhancement was cancelled");
-    }
-  }
-
   GlobalResult globalBranch(const ImageU8& image, double exposure, const std::atomic<int32_t>* cancel) {
     const size_t units = static_cast<size_t>((image.height + kCountRowsPerUnit - 1) / kCountRowsPerUnit);
     partialCounts_.assign(workers_.size(), LevelCounts{});
@@ -126,7 +114,6 @@ class CpuBackend final : public Backend {
   CoarseBrightness coarse_;  // per-call scratch, reused (calls are serialised by the backend's mutex)
   const cpu::PackedNetwork network_;
   const cpu::IsaChoice isa_;
-  const size_t maxPixels_;
   std::mutex mutex_;  // one request at a time owns the pool and the scratch
   cpu::ThreadPool pool_;
   std::vector<cpu::TileWorker> workers_;

@@ -1,6 +1,5 @@
 #include "isa.h"
 
-#include <cstdlib>
 #include <string>
 
 #include "core/error.h"
@@ -35,17 +34,7 @@ static bool supports(CpuIsa isa) {
 #endif
 }
 
-static bool winogradAllowed() {
-  const char* setting = std::getenv("FLWNET_CPU_WINOGRAD");
-  if (setting == nullptr || *setting == '\0') return true;
-  const std::string value(setting);
-  if (value == "0") return false;
-  if (value == "1") return true;
-  throw Error(ErrorCode::InvalidArgument, "FLWNET_CPU_WINOGRAD must be 0 or 1, got '" + value + "'");
-}
-
-static IsaChoice choiceFor(CpuIsa isa) {
-  const bool winograd = winogradAllowed();
+static IsaChoice choiceFor(CpuIsa isa, bool winograd) {
   switch (isa) {
     case CpuIsa::Avx512: {
       const ConvKernels kernels{convRowAvx512, winograd ? winogradRowAvx512 : nullptr, convRowNarrowAvx512,
@@ -61,22 +50,28 @@ static IsaChoice choiceFor(CpuIsa isa) {
   return IsaChoice{CpuIsa::Scalar, {convRowScalar, nullptr, nullptr, finishRowScalar}};
 }
 
-IsaChoice chooseIsa() {
-  const char* forced = std::getenv("FLWNET_CPU_ISA");
-  if (forced != nullptr && *forced != '\0') {
-    const std::string name(forced);
-    for (CpuIsa isa : {CpuIsa::Scalar, CpuIsa::Avx2, CpuIsa::Avx512}) {
-      if (name != isaName(isa)) continue;
-      if (!supports(isa)) {
-        throw Error(ErrorCode::InvalidArgument, "FLWNET_CPU_ISA=" + name + " but this processor does not support it");
-      }
-      return choiceFor(isa);
-    }
-    throw Error(ErrorCode::InvalidArgument, "FLWNET_CPU_ISA must be scalar, avx2 or avx512, got '" + name + "'");
+std::vector<CpuIsa> supportedIsas() {
+  std::vector<CpuIsa> isas;
+  for (CpuIsa isa : {CpuIsa::Scalar, CpuIsa::Avx2, CpuIsa::Avx512}) {
+    if (supports(isa)) isas.push_back(isa);
   }
-  if (supports(CpuIsa::Avx512)) return choiceFor(CpuIsa::Avx512);
-  if (supports(CpuIsa::Avx2)) return choiceFor(CpuIsa::Avx2);
-  return choiceFor(CpuIsa::Scalar);
+  return isas;
+}
+
+IsaChoice chooseIsa(CpuIsaSetting setting, bool winograd) {
+  CpuIsa isa = CpuIsa::Scalar;
+  switch (setting) {
+    case CpuIsaSetting::Auto:
+      isa = supports(CpuIsa::Avx512) ? CpuIsa::Avx512 : supports(CpuIsa::Avx2) ? CpuIsa::Avx2 : CpuIsa::Scalar;
+      return choiceFor(isa, winograd);
+    case CpuIsaSetting::Scalar: isa = CpuIsa::Scalar; break;
+    case CpuIsaSetting::Avx2: isa = CpuIsa::Avx2; break;
+    case CpuIsaSetting::Avx512: isa = CpuIsa::Avx512; break;
+  }
+  if (!supports(isa)) {
+    throw Error(ErrorCode::InvalidArgument, std::string("cpuIsa '") + isaName(isa) + "' is not supported by this processor");
+  }
+  return choiceFor(isa, winograd);
 }
 
 }  // namespace flwnet::cpu

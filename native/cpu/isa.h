@@ -1,10 +1,12 @@
-// Run-time choice of the CPU kernels. The environment variable FLWNET_CPU_ISA=scalar|avx2|avx512
-// forces one (for testing the paths against each other); otherwise the best the processor
-// supports is used. Forcing one the processor lacks is an InvalidArgument error, not a crash.
-// FLWNET_CPU_WINOGRAD=0 keeps e1..e6 on the direct kernels (for comparing the two); the scalar
-// path, the reference, is always direct.
+// Run-time choice of the CPU kernels. BackendOptions::cpuIsa forces one instruction set (for
+// testing the paths against each other); Auto takes the best the processor supports. Forcing one
+// the processor lacks is an InvalidArgument error, not a crash. cpuWinograd = false keeps e1..e6
+// on the direct kernels (for comparing the two); the scalar path, the reference, is always direct.
 #pragma once
+#include <vector>
+
 #include "conv_kernels.h"
+#include "core/backend.h"
 
 namespace flwnet::cpu {
 
@@ -15,7 +17,9 @@ struct IsaChoice {
   ConvKernels kernels;
 };
 
-IsaChoice chooseIsa();
+IsaChoice chooseIsa(CpuIsaSetting setting, bool winograd);
+// The instruction sets this processor runs, scalar first.
+std::vector<CpuIsa> supportedIsas();
 const char* isaName(CpuIsa isa);
 
 }  // namespace flwnet::cpu

@@ -16,9 +16,9 @@
 namespace flwnet::losses {
 namespace {
 
-// The same instruction-set choice as the inference kernels (FLWNET_CPU_ISA forces one).
-LossBandFn pickBandKernel() {
-  switch (cpu::chooseIsa().isa) {
+// The same instruction-set choice as the inference kernels.
+LossBandFn pickBandKernel(CpuIsaSetting setting) {
+  switch (cpu::chooseIsa(setting, false).isa) {
     case cpu::CpuIsa::Avx512: return accumulateLossBandAvx512;
     case cpu::CpuIsa::Avx2: return accumulateLossBandAvx2;
     case cpu::CpuIsa::Scalar: break;
@@ -40,9 +40,10 @@ constexpr int kMinRowsPerBand = 32;
 
 }  // namespace
 
-LossReport evaluateCpu(const PixelView& enhanced, const PixelView& reference, int threads, LossParts parts) {
+LossReport evaluateCpu(const PixelView& enhanced, const PixelView& reference, int threads, LossParts parts,
+                       CpuIsaSetting isa) {
   validatePair(enhanced, reference);
-  const LossBandFn kernel = pickBandKernel();
+  const LossBandFn kernel = pickBandKernel(isa);
   const double* lut = srgbLevelsToLinear().data();
   const int height = enhanced.height;
   int workers = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

@@ -1,5 +1,5 @@
 // The last step of the local branch for one row of a tile: softplus of e7's first three channels
-// (SPEC.md section 5), then the requested output format. Every instruction set's translation
+// (docs/numerics.md §6), then the requested output format. Every instruction set's translation
 // unit includes this and compiles it with its own vector width (finishRowScalar, ...Avx2,
 // ...Avx512); the math uses no library calls so that the loops over a block vectorise.
 #pragma once

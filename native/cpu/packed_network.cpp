@@ -1,14 +1,19 @@
 #include "packed_network.h"
 
 #include "core/error.h"
+#include "local_schedule.h"
 #include "winograd.h"
 
 namespace flwnet::cpu {
 
-// How each layer's input is concatenated (SPEC.md section 5): e3 = [x2 | x, r], e6 = [x3 | x5].
-static const std::array<std::array<int, 2>, kConvLayers> kSourceChannels = {{
-    {4, 0}, {16, 0}, {16, 4}, {16, 0}, {16, 0}, {16, 16}, {16, 0},
-}};
+// Channels of each source of a layer's input, in concatenation order (local_schedule.h), e.g.
+// e3 = [x2 | x, r] -> {16, 4}; 0 where the layer has fewer sources.
+static std::array<int, kMaxSources> sourceChannels(int layer) {
+  const LayerSources sources = layerSources(layer);
+  std::array<int, kMaxSources> channels{};
+  for (int k = 0; k < sources.count; ++k) channels[k] = sources.sources[k].channels;
+  return channels;
+}
 
 // e7's first kNarrowOutputs outputs as [co][ky][kx][ci] (PyTorch's [co][ci][ky][kx] reordered).
 static std::vector<float> narrowWeights(const ConvWeights& conv) {
@@ -27,14 +32,15 @@ PackedNetwork packNetwork(const ModelWeights& weights) {
   for (int layer = 0; layer < kConvLayers; ++layer) {
     const ConvWeights& conv = weights.conv(layer);
     const ConvSpec& spec = conv.spec;
-    FLWNET_CHECK(kSourceChannels[layer][0] + kSourceChannels[layer][1] == spec.cin, "source split mismatch");
+    const std::array<int, kMaxSources> split = sourceChannels(layer);
+    FLWNET_CHECK(split[0] + split[1] == spec.cin, "source split mismatch");
     FLWNET_CHECK(spec.cout <= kLanes, "layer wider than the kernel lanes");
     PackedConv& packed = net.layers[layer];
     packed.dilation = spec.dilation;
     packed.weights.assign(static_cast<size_t>(9) * spec.cin * kLanes, 0.0f);
     float* dst = packed.weights.data();
     int sourceOffset = 0;
-    for (int channels : kSourceChannels[layer]) {
+    for (int channels : split) {
       for (int tap = 0; tap < 9; ++tap) {
         for (int ci = 0; ci < channels; ++ci, dst += kLanes) {
           for (int co = 0; co < spec.cout; ++co) dst[co] = conv.weight[(co * spec.cin + sourceOffset + ci) * 9 + tap];
@@ -46,8 +52,8 @@ PackedNetwork packNetwork(const ModelWeights& weights) {
     if (layer == kConvLayers - 1) {
       packed.outputMajor = narrowWeights(conv);
     } else {
-      const int sources = kSourceChannels[layer][1] > 0 ? 2 : 1;
-      packed.winograd = winogradWeights(packed.weights, kSourceChannels[layer].data(), sources);
+      const int sources = split[1] > 0 ? 2 : 1;
+      packed.winograd = winogradWeights(packed.weights, split.data(), sources);
     }
   }
   return net;

@@ -5,15 +5,15 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/backend.h"
 #include "core/error.h"
+#include "local_schedule.h"
 #include "winograd.h"
 
 namespace flwnet::cpu {
 namespace {
 
-// Rings: 0 = e1 input [x - Vc/2, Vc/2], 1 = [x, r] (joins e3's input), 2..7 = x1..x6.
-constexpr int kRingCount = 8;
-constexpr std::array<int, kRingCount> kRingChannels = {4, 4, 16, 16, 16, 16, 16, 16};
+// Rings, their channels and which rings each layer reads: local_schedule.h (from the graph).
 // Rows each ring must hold for the lag between its producer and its last consumer in the
 // one-row-per-stage-per-pass schedule below (e.g. x3 feeds e4 at distance 2 and e6 five rows
 // later), plus one; reads verify the row tag, so a wrong capacity fails loudly, not silently.
@@ -34,18 +34,30 @@ struct StageInput {
 };
 struct StageInputs {
   int count;
-  StageInput inputs[2];
+  StageInput inputs[kMaxSources];
 };
+// Stage 0 prepares the rings of the derived inputs; stage s >= 1 runs layer s - 1 on its sources.
+constexpr StageInputs stageInputsOf(int stage) {
+  StageInputs in{0, {{0, 0}, {0, 0}}};
+  if (stage == 0) return in;
+  const LayerSources sources = layerSources(stage - 1);
+  in.count = sources.count;
+  for (int k = 0; k < sources.count; ++k) in.inputs[k] = StageInput{sources.sources[k].ring, kLocalGraph[stage - 1].dilation};
+  return in;
+}
 constexpr std::array<StageInputs, kStageCount> kStageInputs = {{
-    {0, {{0, 0}, {0, 0}}},
-    {1, {{0, 1}, {0, 0}}},
-    {1, {{2, 1}, {0, 0}}},
-    {2, {{3, 1}, {1, 1}}},
-    {1, {{4, 2}, {0, 0}}},
-    {1, {{5, 2}, {0, 0}}},
-    {2, {{4, 1}, {6, 1}}},
-    {1, {{7, 1}, {0, 0}}},
+    stageInputsOf(0), stageInputsOf(1), stageInputsOf(2), stageInputsOf(3),
+    stageInputsOf(4), stageInputsOf(5), stageInputsOf(6), stageInputsOf(7),
 }};
+// Stage s (1..6) writes ring s + 1; the output stage reads ring 7 alone (computeConv, computeOutput).
+constexpr bool stagesMatchRings() {
+  for (int s = 1; s < kStageCount - 1; ++s) {
+    if (ringPlacement(kLocalGraph[s - 1].output).buffer != s + 1) return false;
+  }
+  return kStageInputs[kStageCount - 1].count == 1 && kStageInputs[kStageCount - 1].inputs[0].ring == 7 &&
+         ringPlacement(Tensor::ImageMinusHalfCoarse).buffer == 0 && ringPlacement(Tensor::Image).buffer == 1;
+}
+static_assert(stagesMatchRings(), "the CPU stages no longer match the rings of local_schedule.h");
 
 int producerOf(int ring) { return ring < 2 ? 0 : ring - 1; }
 
@@ -109,22 +121,22 @@ void TileWorker::prepare(int bufferWidth) {
 const float* TileWorker::rowOf(int ring, int y, int height) const {
   if (y < 0 || y >= height) return zeroRow_.data();  // zero padding above and below the image
   const Ring& r = rings_[ring];
-  const int slot = y % r.capacity;
-  FLWNET_CHECK(r.tags[slot] == y, "row ring overrun in the CPU tile schedule");
-  return r.data + static_cast<size_t>(slot) * r.channels * bufferWidth_;
+  const int row = y % r.capacity;
+  FLWNET_CHECK(r.tags[row] == y, "row ring overrun in the CPU tile schedule");
+  return r.data + static_cast<size_t>(row) * r.channels * bufferWidth_;
 }
 
-float* TileWorker::slotFor(int ring, int y) {
+float* TileWorker::ringRowFor(int ring, int y) {
   Ring& r = rings_[ring];
-  const int slot = y % r.capacity;
-  r.tags[slot] = y;
-  return r.data + static_cast<size_t>(slot) * r.channels * bufferWidth_;
+  const int row = y % r.capacity;
+  r.tags[row] = y;
+  return r.data + static_cast<size_t>(row) * r.channels * bufferWidth_;
 }
 
 void TileWorker::computePrep(const LocalRequest& request, int y, int c0, int c1) {
   const ImageU8& image = request.image;
-  float* in0 = slotFor(0, y) + static_cast<size_t>(c0 - colBase_) * 4;
-  float* xr = slotFor(1, y) + static_cast<size_t>(c0 - colBase_) * 4;
+  float* in0 = ringRowFor(0, y) + static_cast<size_t>(c0 - colBase_) * 4;
+  float* xr = ringRowFor(1, y) + static_cast<size_t>(c0 - colBase_) * 4;
   const uint8_t* px = image.data + (static_cast<size_t>(y) * image.width + c0) * image.channels;
   for (int c = c0; c < c1; ++c, px += image.channels, in0 += 4, xr += 4) {
     const double half = 0.5 * request.coarse->at(c, y);
@@ -157,7 +169,7 @@ void TileWorker::computeConv(const PackedNetwork& net, const ConvKernels& kernel
   const bool winograd = kernels.winograd != nullptr && !layer.winograd.empty();
   args.weights = winograd ? layer.winograd.data() : layer.weights.data();
   args.bias = layer.bias.data();
-  args.out = slotFor(stage + 1, y) + static_cast<size_t>(c0 - colBase_) * kLanes;
+  args.out = ringRowFor(stage + 1, y) + static_cast<size_t>(c0 - colBase_) * kLanes;
   args.count = c1 - c0;
   args.outputLanes = kLanes;
   args.leaky = true;
@@ -235,9 +247,7 @@ void TileWorker::run(const PackedNetwork& net, const ConvKernels& kernels, const
       } else if (s < kStageCount - 1) {
         computeConv(net, kernels, s, y, height, colBegin[s], colEnd[s]);
       } else {
-        if (request.cancel != nullptr && request.cancel->load(std::memory_order_relaxed) != 0) {
-          throw Error(ErrorCode::Cancelled, "enhancement was cancelled");
-        }
+        Backend::throwIfCancelled(request.cancel);
         computeOutput(net, kernels, request, y);
       }
       ++next[s];

@@ -48,12 +48,12 @@ class TileWorker {
     int channels = 0;
     int capacity = 0;
     float* data = nullptr;
-    std::vector<int> tags;  // which image row each slot holds
+    std::vector<int> tags;  // which image row each ring row holds
   };
 
   void prepare(int bufferWidth);
   const float* rowOf(int ring, int y, int height) const;
-  float* slotFor(int ring, int y);
+  float* ringRowFor(int ring, int y);
   void computePrep(const LocalRequest& request, int y, int c0, int c1);
   void computeConv(const PackedNetwork& net, const ConvKernels& kernels, int stage, int y, int height, int c0, int c1);
   void computeOutput(const PackedNetwork& net, const ConvKernels& kernels, const LocalRequest& request, int y);

@@ -1,6 +1,5 @@
-// The exact-mode kernel chosen by FLWNET_CUDA_EXACT_KERNEL (read when an engine is created): the
-// streaming kernel must agree with the CPU engine as the tile kernel does, and an unknown value is
-// refused. Without a usable GPU every test is skipped with the reason in its title.
+// The exact-mode kernel chosen by the cudaExactKernel option: the streaming kernel and the tile
+// kernel must both agree with the CPU engine, and an unknown value is refused. Without a usable GPU every test is skipped with the reason in its title.
 import test from 'ava';
 import { Enhancer } from 'flwnet';
 import { weightsPath } from '../helpers/shared.mjs';
@@ -8,17 +7,9 @@ import { agreeF32, agreeU8, closeEngines, cpuEngine, gpuTest, randomImage } from
 
 test.after.always(closeEngines);
 
-/** Creates a fused exact engine with the variable set to `kernel`, restoring it afterwards. */
-async function exactEngine(kernel) {
-  const saved = process.env.FLWNET_CUDA_EXACT_KERNEL;
-  process.env.FLWNET_CUDA_EXACT_KERNEL = kernel;
-  try {
-    return await Enhancer.create({ weights: weightsPath, device: 'cuda:0', backend: 'fused', precision: 'exact' });
-  } finally {
-    if (saved === undefined) delete process.env.FLWNET_CUDA_EXACT_KERNEL;
-    else process.env.FLWNET_CUDA_EXACT_KERNEL = saved;
-  }
-}
+/** Creates a fused exact engine running `kernel`. */
+const exactEngine = (cudaExactKernel) =>
+  Enhancer.create({ weights: weightsPath, device: 'cuda:0', backend: 'fused', precision: 'exact', cudaExactKernel });
 
 // Edges of every kind: single pixels, single rows and columns, sizes that leave partial strips and
 // segments, alpha, and a full-HD frame whose rows are split into several segments.
@@ -32,10 +23,10 @@ const SIZES = [
   [1920, 1080, 3],
 ];
 
-gpuTest('the stream exact kernel agrees with the CPU engine', async (t) => {
-  const enhancer = await exactEngine('stream');
+for (const kernel of ['stream', 'tile']) gpuTest(`the ${kernel} exact kernel agrees with the CPU engine`, async (t) => {
+  const enhancer = await exactEngine(kernel);
   try {
-    t.regex(enhancer.description, /stream kernel/);
+    t.regex(enhancer.description, new RegExp(`${kernel} kernel`));
     const cpu = await cpuEngine();
     for (const [width, height, channels] of SIZES) {
       const image = randomImage(width, height, { seed: width * 31 + height, channels });
@@ -57,8 +48,8 @@ gpuTest('the stream exact kernel agrees with the CPU engine', async (t) => {
   }
 });
 
-gpuTest('an unknown FLWNET_CUDA_EXACT_KERNEL is refused when the engine is created', async (t) => {
+gpuTest('an unknown cudaExactKernel is refused when the engine is created', async (t) => {
   const err = await t.throwsAsync(exactEngine('fastest'));
-  t.regex(err.message, /FLWNET_CUDA_EXACT_KERNEL/);
-  t.is(typeof err.code, 'string');
+  t.regex(err.message, /cudaExactKernel/);
+  t.is(err.code, 'ERR_FLWNET_INVALID_OPTION');
 });

@@ -3,7 +3,7 @@
 // [--quick] [--exact-kernels tile,stream]`.
 // Exits non-zero on any failed check. Without a GPU it still checks the CPU backend against the
 // fixtures and, with --allow-no-gpu, reports "no CUDA device" and exits 0.
-// --exact-kernels checks each listed exact kernel (FLWNET_CUDA_EXACT_KERNEL) and ends with a
+// --exact-kernels checks each listed exact kernel (BackendOptions::cudaExactKernel) and ends with a
 // table of their kernel-only timings; --quick leaves out the 8000x6000 comparison, the concurrency
 // and out-of-memory checks and the larger standard timings.
 #include <cuda_runtime.h>
@@ -19,8 +19,8 @@
 
 #include "core/backend.h"
 #include "core/error.h"
-#include "cuda/global_branch.cuh"
-#include "cuda/len_fused.cuh"
+#include "cuda/fused/global_branch.cuh"
+#include "cuda/fused/local_fused.cuh"
 #include "gpu_check_support.h"
 #include "gpu_check_timing.h"
 
@@ -47,7 +47,7 @@ struct Variant {
 std::vector<Variant> gpuVariants(const Options& options) {
   std::vector<Variant> v;
   if (options.exactKernels.empty()) {
-    v.push_back({"fused-exact", Precision::Exact, false, cuda::exactKernelFromEnvironment()});
+    v.push_back({"fused-exact", Precision::Exact, false, BackendOptions{}.cudaExactKernel});
   }
   for (size_t i = 0; i < options.exactKernels.size(); ++i) {
     const cuda::ExactKernel k = options.exactKernels[i];
@@ -63,9 +63,8 @@ std::vector<Variant> gpuVariants(const Options& options) {
 }
 
 std::unique_ptr<Backend> makeBackend(const ModelWeights& w, const Variant& v, size_t maxPixels = 0) {
-  // The fused backend reads its exact kernel from the environment when it is created.
-  setenv("FLWNET_CUDA_EXACT_KERNEL", cuda::exactKernelName(v.kernel), 1);
   BackendOptions o;
+  o.cudaExactKernel = v.kernel;
   o.precision = v.precision;
   o.useCudnn = v.cudnn;
   o.maxPixels = maxPixels;
@@ -383,15 +382,12 @@ int main(int argc, char** argv) {
     cudaGetDeviceProperties(&prop, 0);
     device = prop.name;
     std::printf("device: %s (%d SMs)\n", prop.name, prop.multiProcessorCount);
-    const char* environmentKernel = std::getenv("FLWNET_CUDA_EXACT_KERNEL");
-    const std::string savedKernel = environmentKernel == nullptr ? "" : environmentKernel;
     std::vector<Variant> exactKernels;
     for (const Variant& v : gpuVariants(options)) {
       checkVariant(log, weights, v, options, fixtures, cpuGlobals, *cpu, reports);
       if (v.precision == Precision::Exact && !v.cudnn && !options.exactKernels.empty()) exactKernels.push_back(v);
     }
     if (exactKernels.size() > 1) checkKernelsAgree(log, weights, exactKernels);
-    setenv("FLWNET_CUDA_EXACT_KERNEL", savedKernel.c_str(), 1);  // the standard timings use the default
     try {
       timeExactKernels(reports, weights, options.quick);
     } catch (const std::exception& e) {

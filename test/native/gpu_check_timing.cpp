@@ -1,5 +1,5 @@
 // Timings for gpu_check: the fused kernels alone (CUDA events around the global branch, coarse grid
-// and LEN launches; what a PyTorch forward pass is compared with) and enhance() end to end (host
+// and local-branch launches; what a PyTorch forward pass is compared with) and enhance() end to end (host
 // staging, transfers and synchronisation included), median of several runs after warm-up; and the
 // exact kernels side by side.
 #include "gpu_check_timing.h"
@@ -11,10 +11,10 @@
 #include <memory>
 
 #include "core/backend.h"
-#include "cuda/cuda_check.h"
-#include "cuda/device_memory.h"
-#include "cuda/global_branch.cuh"
-#include "cuda/len_fused.cuh"
+#include "cuda/runtime/cuda_check.h"
+#include "cuda/runtime/device_memory.h"
+#include "cuda/fused/global_branch.cuh"
+#include "cuda/fused/local_fused.cuh"
 #include "gpu_check_support.h"
 
 using namespace flwnet;
@@ -38,7 +38,7 @@ double median(std::vector<double> v) {
 struct KernelBench {
   cuda::DeviceMemory input, coarse, output, weights, biases, dense, globals;
   cuda::GlobalBranchParams global;
-  cuda::LenParams len;
+  cuda::LocalParams local;
 
   KernelBench(const ModelWeights& w, Precision precision, int width, int height, int batch) {
     const size_t bytes = size_t(width) * height * 3;
@@ -52,10 +52,10 @@ struct KernelBench {
     for (int b = 0; b < batch; ++b) {
       FLWNET_CUDA_CHECK(cudaMemcpy(input.data() + b * bytes, img.data(), bytes, cudaMemcpyHostToDevice));
     }
-    const std::vector<uint8_t> packed = cuda::packLenWeights(w, precision);
+    const std::vector<uint8_t> packed = cuda::packLocalWeights(w, precision);
     weights.reserve(packed.size());
     FLWNET_CUDA_CHECK(cudaMemcpy(weights.data(), packed.data(), packed.size(), cudaMemcpyHostToDevice));
-    const std::vector<float> bias = cuda::packLenBiases(w);
+    const std::vector<float> bias = cuda::packLocalBiases(w);
     biases.reserve(bias.size() * sizeof(float));
     FLWNET_CUDA_CHECK(cudaMemcpy(biases.data(), bias.data(), bias.size() * sizeof(float), cudaMemcpyHostToDevice));
     dense.reserve(sizeof(float) * cuda::kDenseParamCount);
@@ -69,12 +69,12 @@ struct KernelBench {
     global.out.curve = global.out.features + cuda::kMaxBatch * kFeatureCount;
     global.denseWeights = reinterpret_cast<const float*>(dense.data());
     global.batch.count = batch;
-    len.weights = weights.data();
-    len.biases = reinterpret_cast<const float*>(biases.data());
+    local.weights = weights.data();
+    local.biases = reinterpret_cast<const float*>(biases.data());
     for (int b = 0; b < batch; ++b) {
       global.batch.image[b] = cuda::DeviceImage{input.data() + b * bytes, width, height, 3};
       global.batch.exposure[b] = 0.4;
-      cuda::LenImage& li = len.len[b];
+      cuda::LocalImage& li = local.images[b];
       li.coarse = reinterpret_cast<float*>(coarse.data()) + b * cells;
       li.retouch = global.out.retouch + b * kLevels;
       li.output = output.data() + b * bytes;
@@ -82,13 +82,13 @@ struct KernelBench {
       li.cellsY = cuda::coarseCellCount(height);
       li.bandRows = height;
     }
-    len.batch = global.batch;
+    local.batch = global.batch;
   }
 
   void run(Precision precision, cuda::ExactKernel kernel, int sms) {
     cuda::launchGlobalBranch(global, sms, nullptr);
-    cuda::launchCoarseGrid(len, nullptr);
-    cuda::launchLenFused(len, precision, nullptr, kernel);
+    cuda::launchCoarseGrid(local, nullptr);
+    cuda::launchLocalFused(local, precision, nullptr, kernel);
   }
 };
 
@@ -147,7 +147,7 @@ void runTimings(Log& log, const ModelWeights& w, bool quick) {
   std::vector<ComparisonCase> cases = {{640, 480, 1}, {640, 480, 16}, {1920, 1080, 1},
                                        {1920, 1080, 16}, {3840, 2160, 1}, {3840, 2160, 16}};
   if (quick) cases = {{1920, 1080, 1}, {1920, 1080, 16}};
-  const cuda::ExactKernel defaultKernel = cuda::exactKernelFromEnvironment();
+  const cuda::ExactKernel defaultKernel = BackendOptions{}.cudaExactKernel;
   std::printf("\n%-6s %-10s %5s %12s %12s %12s\n", "mode", "size", "batch", "kernel ms", "MPix/s", "enhance ms");
   for (Precision precision : {Precision::Exact, Precision::Fast}) {
     BackendOptions o;

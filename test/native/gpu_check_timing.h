@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "core/model.h"
-#include "cuda/len_fused.cuh"
+#include "cuda/fused/local_fused.cuh"
 #include "gpu_check_support.h"
 
 // Kernel-only and enhance() timings of both precisions with the backends' default exact kernel.

@@ -1,0 +1,15 @@
+// Engine settings that select among equivalent implementations (for testing them against each
+// other): plain enums, so the losses, the backends and the addon share them without N-API or CUDA.
+#pragma once
+
+namespace flwnet {
+
+// CPU instruction set: Auto picks the best the processor supports; the others force one (a
+// processor lacking it is an InvalidArgument error when the engine is created).
+enum class CpuIsaSetting { Auto, Scalar, Avx2, Avx512 };
+
+// Which CUDA kernel runs Precision::Exact: Stream (column strips streamed down the rows, the
+// default) or Tile (16x16 output tiles). Both give the same results within fp32 summation order.
+enum class CudaExactKernel { Stream, Tile };
+
+}  // namespace flwnet
