@@ -204,7 +204,7 @@ sharedTest('breaking out of the loop stops the batch; a throwing source ends it 
 sharedTest('an item that fails before decoding keeps its id in the result', async (t) => {
   const enhancer = await getEnhancer();
   const good = await darkPng(12, 8, 8);
-  const source = [{ id: 'no-input' }, { id: 7, input: 42 }, { id: 'bad-format', input: good, format: 'bmp' }, { id: 'fine', input: good }];
+  const source = [{ id: 'no-input' }, { id: 7, input: 42 }, { id: 'bad-format', input: good, format: 'xyz' }, { id: 'fine', input: good }];
   const results = await collect(enhancer.enhanceMany(source, { ordered: true }));
   t.deepEqual(results.map((r) => [r.id, r.ok]), [['no-input', false], [7, false], ['bad-format', false], ['fine', true]]);
   t.true(results[0].error instanceof InvalidInputError);
