@@ -122,7 +122,8 @@ export async function runEnhance(argv: string[]): Promise<number> {
   const settings = readSettings(values);
   checkStreams(positionals, values);
   const plan = await planOrUsageError(positionals, values, settings.format);
-  if (!values['dry-run']) checkWeightsGiven(values.weights);
+  // Queue workers hold their own weights: the producer needs none.
+  if (!values['dry-run'] && !values.queue) checkWeightsGiven(values.weights);
   const skipped: EnhanceJob[] = [];
   const pending: EnhanceJob[] = [];
   for (const job of plan.jobs) (values['skip-existing'] && (await exists(job.output)) ? skipped : pending).push(job);
