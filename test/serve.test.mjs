@@ -88,7 +88,7 @@ sharedTest('POST /v1/evaluate returns the losses and metrics of two images', asy
 });
 
 sharedTest('bad options get 400 with the typed error code and message', async (t) => {
-  for (const query of ['exposure=2', 'exposure=abc', 'format=bmp', 'quality=0', 'colour=red', 'format=png&quality=50']) {
+  for (const query of ['exposure=2', 'exposure=abc', 'format=xyz', 'quality=0', 'colour=red', 'format=png&quality=50']) {
     const response = await post(`/v1/enhance?${query}`, photo);
     t.is(response.statusCode, 400, query);
     const { error } = JSON.parse(response.body);
