@@ -49,7 +49,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.avif', '.gif', '.heic', '.heif']);
+export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.avif', '.gif', '.heic', '.heif']);
 const METRICS = ['psnr', 'ssim', 'ciede2000', 'l1', 'ssimLoss', 'color', 'brightness', 'structure', 'total'] as const;
 const PROGRESS_INTERVAL_MS = 2000;
 
@@ -63,7 +63,7 @@ interface Settings {
   output: 'table' | 'json' | 'csv';
 }
 
-interface Pair {
+export interface Pair {
   name: string;
   input: string;
   reference: string;
@@ -131,7 +131,7 @@ async function listImages(dir: string): Promise<string[]> {
 }
 
 /** Pairs files by base name; a name held twice in one directory (a.png, a.jpg) is ambiguous. */
-function pairFiles(inputs: string[], references: string[]): { pairs: Pair[]; unpaired: string[] } {
+export function pairFiles(inputs: string[], references: string[]): { pairs: Pair[]; unpaired: string[] } {
   const byName = (files: string[]) => {
     const map = new Map<string, string[]>();
     for (const file of files) {
