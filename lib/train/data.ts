@@ -224,7 +224,7 @@ export async function validationPairs(images: TrainingImage[], model: Degradatio
   );
 }
 
-export function checkBatchSpec(spec: Partial<BatchSpec>, set?: TrainingSet): BatchSpec {
+export function checkBatchSpec(spec: Partial<Omit<BatchSpec, 'degradation'>> & { degradation?: Partial<DegradationModel> }, set?: TrainingSet): BatchSpec {
   const checkInt = (name: string, value: unknown, min: number, max: number) => {
     if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
       throw new InvalidOptionError(`${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
