@@ -1,0 +1,132 @@
+// The training convolutions: forward, input gradient and weight gradient of a 3x3 convolution
+// (any dilation, zero padding) on pixel-major tensors with zero borders, for one band of rows.
+// Every output pixel holds 16 channels, one 16-wide vector (GCC vector extension: one zmm register
+// with AVX-512, two ymm with AVX2, four xmm otherwise), so the same loops are compiled once per
+// instruction set (conv_train_generic.cpp, _avx2.cpp, _avx512.cpp) and picked at run time.
+//
+// Layouts (see train_tensors.h): a tensor of C channels stores pixel (x, y) at
+// base + (y * rowStride + x) * C, with a zero border of kTrainPad pixels on every side so that
+// taps past the image read zeros. Weights are pre-arranged per layer input:
+//   forward  [tap][c][16 outputs]     (outputs past cout are zero)
+//   backward [tap][16 outputs][16 c]  (the input gradient of a 16-channel input)
+//   gradient [tap][c][16 outputs]     (what the weight-gradient kernel accumulates)
+#pragma once
+#include <cstddef>
+
+#include "train/train_kernels.h"
+
+// The 16-wide vectors never cross a non-inlined call boundary, so the ABI note is moot.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace flwnet::train {
+namespace {
+
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+
+inline v16 load16(const float* p) {
+  v16 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store16(float* p, v16 v) { __builtin_memcpy(p, &v, sizeof v); }
+inline v16 splat(float x) { return v16{} + x; }
+
+// acc[i] += sum over taps t and channels c of src[i * cs + offs[t] + c] * w[(t * cs + c) * 16 ..],
+// for PX consecutive pixels (pixel stride cs floats).
+template <int PX>
+inline void accumulateTaps(const float* __restrict src, int cs, const ptrdiff_t* offs, const float* __restrict w,
+                           v16* acc) {
+  for (int t = 0; t < 9; ++t) {
+    const float* s = src + offs[t];
+    const float* wt = w + static_cast<ptrdiff_t>(t) * cs * 16;
+    for (int c = 0; c < cs; ++c) {
+      const v16 wv = load16(wt + c * 16);
+      for (int i = 0; i < PX; ++i) acc[i] += splat(s[i * cs + c]) * wv;
+    }
+  }
+}
+
+// One row of a layer's forward: out[x] = act(bias + sum over inputs of taps).
+template <int PX>
+inline void forwardPixels(const ConvRowArgs& a, int x, v16* acc) {
+  const v16 b = load16(a.bias);
+  for (int i = 0; i < PX; ++i) acc[i] = b;
+  for (int k = 0; k < a.inputCount; ++k) {
+    const ConvRowInput& in = a.inputs[k];
+    accumulateTaps<PX>(in.row + static_cast<ptrdiff_t>(x) * in.channels, in.channels, in.offsets, in.weights, acc);
+  }
+}
+
+void convForwardRowImpl(const ConvRowArgs& a) {
+  const v16 slope = splat(a.leakySlope);
+  auto finish = [&](v16 v, float* out) {
+    if (a.leaky) v = v > 0.0f ? v : v * slope;
+    store16(out, v);
+  };
+  int x = 0;
+  for (; x + 4 <= a.width; x += 4) {
+    v16 acc[4];
+    forwardPixels<4>(a, x, acc);
+    for (int i = 0; i < 4; ++i) finish(acc[i], a.out + static_cast<ptrdiff_t>(x + i) * 16);
+  }
+  for (; x < a.width; ++x) {
+    v16 acc[1];
+    forwardPixels<1>(a, x, acc);
+    finish(acc[0], a.out + static_cast<ptrdiff_t>(x) * 16);
+  }
+}
+
+// One row of an input gradient: dIn[x] (+)= sum over taps of dZ[x - off] * Wb (16 channels).
+void convInputGradRowImpl(const InputGradRowArgs& a) {
+  auto finish = [&](v16 v, float* out) {
+    if (a.accumulate) v += load16(out);
+    store16(out, v);
+  };
+  int x = 0;
+  for (; x + 4 <= a.width; x += 4) {
+    v16 acc[4] = {};
+    accumulateTaps<4>(a.dz + static_cast<ptrdiff_t>(x) * 16, 16, a.offsets, a.weights, acc);
+    for (int i = 0; i < 4; ++i) finish(acc[i], a.out + static_cast<ptrdiff_t>(x + i) * 16);
+  }
+  for (; x < a.width; ++x) {
+    v16 acc[1] = {};
+    accumulateTaps<1>(a.dz + static_cast<ptrdiff_t>(x) * 16, 16, a.offsets, a.weights, acc);
+    finish(acc[0], a.out + static_cast<ptrdiff_t>(x) * 16);
+  }
+}
+
+// Weight gradient over a band: grad[t][c][16] += sum over pixels of src[p + off[t]][c] * dZ[p].
+// Eight channels at a time stay in registers while the band is walked.
+template <int CB>
+inline void weightGradBlock(const WeightGradArgs& a, int t, int c0, float* grad) {
+  v16 acc[CB] = {};
+  for (int y = 0; y < a.rows; ++y) {
+    const float* dz = a.dz + static_cast<ptrdiff_t>(y) * a.dzRowStride;
+    const float* s = a.src + static_cast<ptrdiff_t>(y) * a.srcRowStride + a.offsets[t] + c0;
+    for (int x = 0; x < a.width; ++x) {
+      const v16 d = load16(dz + static_cast<ptrdiff_t>(x) * 16);
+      const float* sx = s + static_cast<ptrdiff_t>(x) * a.channels;
+      for (int c = 0; c < CB; ++c) acc[c] += splat(sx[c]) * d;
+    }
+  }
+  for (int c = 0; c < CB; ++c) {
+    float* g = grad + (static_cast<ptrdiff_t>(t) * a.channels + c0 + c) * 16;
+    store16(g, load16(g) + acc[c]);
+  }
+}
+
+void convWeightGradImpl(const WeightGradArgs& a) {
+  for (int t = 0; t < 9; ++t) {
+    int c0 = 0;
+    for (; c0 + 8 <= a.channels; c0 += 8) weightGradBlock<8>(a, t, c0, a.grad);
+    for (; c0 + 4 <= a.channels; c0 += 4) weightGradBlock<4>(a, t, c0, a.grad);
+    for (; c0 < a.channels; ++c0) weightGradBlock<1>(a, t, c0, a.grad);
+  }
+}
+
+}  // namespace
+}  // namespace flwnet::train
+
+// Defines the kernel table `name` from the loops above (one per instruction set).
+#define FLWNET_DEFINE_TRAIN_KERNELS(name)                                                     \
+  const TrainKernels name = {convForwardRowImpl, convInputGradRowImpl, convWeightGradImpl};
