@@ -3,6 +3,7 @@ import { runConvert } from './convert';
 import { reportError } from './common';
 import { runEnhance } from './enhance';
 import { runEval } from './eval';
+import { runTrain } from './train';
 
 const HELP = `flwnet — brighten low-light photos with FLW-Net (arXiv 2304.02978)
 
@@ -12,6 +13,7 @@ Usage:
   flwnet convert <input> <output.safetensors>    convert weights between .pth and .safetensors
   flwnet eval --enhanced <dir> --reference <dir> losses and metrics of enhanced images
   flwnet eval --low <dir> --reference <dir>      enhance low-light images, then evaluate them
+  flwnet train --photos <dir> -o <out>           train weights on the CPU (see: flwnet train --help)
   flwnet --version | --help
 
 Weights: pass --weights <file> or set FLWNET_WEIGHTS to the published checkpoint
@@ -22,6 +24,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   enhance: runEnhance,
   convert: runConvert,
   eval: runEval,
+  train: runTrain,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -219,7 +219,8 @@ export async function validationPairs(images: TrainingImage[], model: Degradatio
         const rng = Rng.derive(seed, VALIDATION_STREAM, i);
         low = await degrade(image.high, image.width, image.height, sampleDegradation(model, rng), rng);
       }
-      return { name: image.name, low: { ...size, data: low }, high: { ...size, data: image.high } };
+      // Copies into ordinary memory: the native engine does not take SharedArrayBuffer views.
+      return { name: image.name, low: { ...size, data: new Uint8Array(low) }, high: { ...size, data: new Uint8Array(image.high) } };
     }),
   );
 }

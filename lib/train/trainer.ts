@@ -138,7 +138,7 @@ export class Trainer {
   }
 
   /** One optimisation step on `batch` at learning rate `lr` (default DEFAULT_LR), for custom loops. */
-  step(batch: TrainExample[], options: { lr?: number; signal?: AbortSignal } = {}): Promise<StepResult> {
+  async step(batch: TrainExample[], options: { lr?: number; signal?: AbortSignal } = {}): Promise<StepResult> {
     return this.core.step(batch, options.lr ?? DEFAULT_LR, options.signal);
   }
 
