@@ -226,7 +226,7 @@ export class TrainerCore {
    * forward + losses + backward + clipping + Adam at learning rate `lr`, off the event loop.
    * Steps run one after another in call order. Aborting leaves the weights untouched.
    */
-  step(batch: TrainExample[], lr: number, signal?: AbortSignal): Promise<StepResult> {
+  async step(batch: TrainExample[], lr: number, signal?: AbortSignal): Promise<StepResult> {
     const native = this.handle();
     const examples = checkBatch(batch);
     checkFiniteNumber(lr, 'lr', 0, Number.MAX_VALUE);

@@ -1,4 +1,5 @@
 // The training convolution kernels compiled for avx512 (flags from the build files).
+#define FLWNET_TRAIN_PIXEL_BLOCK 8
 #include "train/conv_train_kernels.h"
 
 namespace flwnet::train {

@@ -21,6 +21,13 @@
 namespace flwnet::train {
 namespace {
 
+// Pixels per register block: their accumulators plus a weight vector must fit the register file
+// (32 zmm registers with AVX-512; 16 ymm, i.e. 8 16-wide vectors, otherwise).
+#ifndef FLWNET_TRAIN_PIXEL_BLOCK
+#define FLWNET_TRAIN_PIXEL_BLOCK 4
+#endif
+constexpr int kPixelBlock = FLWNET_TRAIN_PIXEL_BLOCK;
+
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 
 inline v16 load16(const float* p) {
@@ -29,7 +36,7 @@ inline v16 load16(const float* p) {
   return v;
 }
 inline void store16(float* p, v16 v) { __builtin_memcpy(p, &v, sizeof v); }
-inline v16 splat(float x) { return v16{} + x; }
+inline v16 splat(float x) { return v16{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
 
 // acc[i] += sum over taps t and channels c of src[i * cs + offs[t] + c] * w[(t * cs + c) * 16 ..],
 // for PX consecutive pixels (pixel stride cs floats).
@@ -64,10 +71,10 @@ void convForwardRowImpl(const ConvRowArgs& a) {
     store16(out, v);
   };
   int x = 0;
-  for (; x + 4 <= a.width; x += 4) {
-    v16 acc[4];
-    forwardPixels<4>(a, x, acc);
-    for (int i = 0; i < 4; ++i) finish(acc[i], a.out + static_cast<ptrdiff_t>(x + i) * 16);
+  for (; x + kPixelBlock <= a.width; x += kPixelBlock) {
+    v16 acc[kPixelBlock];
+    forwardPixels<kPixelBlock>(a, x, acc);
+    for (int i = 0; i < kPixelBlock; ++i) finish(acc[i], a.out + static_cast<ptrdiff_t>(x + i) * 16);
   }
   for (; x < a.width; ++x) {
     v16 acc[1];
@@ -83,10 +90,10 @@ void convInputGradRowImpl(const InputGradRowArgs& a) {
     store16(out, v);
   };
   int x = 0;
-  for (; x + 4 <= a.width; x += 4) {
-    v16 acc[4] = {};
-    accumulateTaps<4>(a.dz + static_cast<ptrdiff_t>(x) * 16, 16, a.offsets, a.weights, acc);
-    for (int i = 0; i < 4; ++i) finish(acc[i], a.out + static_cast<ptrdiff_t>(x + i) * 16);
+  for (; x + kPixelBlock <= a.width; x += kPixelBlock) {
+    v16 acc[kPixelBlock] = {};
+    accumulateTaps<kPixelBlock>(a.dz + static_cast<ptrdiff_t>(x) * 16, 16, a.offsets, a.weights, acc);
+    for (int i = 0; i < kPixelBlock; ++i) finish(acc[i], a.out + static_cast<ptrdiff_t>(x + i) * 16);
   }
   for (; x < a.width; ++x) {
     v16 acc[1] = {};
