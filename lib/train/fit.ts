@@ -52,6 +52,7 @@ export interface FitOptions {
   out?: string;
   /** Consecutive non-finite steps after which the run stops as diverged. Default 5. */
   maxBadSteps?: number;
+  /** Stops the run at the next step boundary (a running validation is cancelled) with a checkpoint that resumes. */
   signal?: AbortSignal;
 }
 
@@ -296,7 +297,8 @@ export async function runFit(trainer: Trainer, options: FitOptions, run: Trainin
       const batch = await prefetcher.get(k);
       const lr = learningRate(p.schedule, k);
       const t0 = performance.now();
-      const result = await trainer.step(batch, { lr, signal });
+      // The step in flight is finished, not cancelled: an abort takes effect at the step boundary.
+      const result = await trainer.step(batch, { lr });
       const seconds = (performance.now() - t0) / 1000;
       trainer.nextBatch = k + 1;
       bad = result.applied ? 0 : bad + 1;
