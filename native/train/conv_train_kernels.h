@@ -85,49 +85,60 @@ void convForwardRowImpl(const ConvRowArgs& a) {
 
 // One row of an input gradient: dIn[x] (+)= sum over taps of dZ[x - off] * Wb (16 channels).
 void convInputGradRowImpl(const InputGradRowArgs& a) {
-  auto finish = [&](v16 v, float* out) {
+  const v16 slope = splat(a.leakySlope);
+  auto finish = [&](v16 v, ptrdiff_t x) {
+    float* out = a.out + x * 16;
     if (a.accumulate) v += load16(out);
+    if (a.act != nullptr) v = load16(a.act + x * 16) > 0.0f ? v : v * slope;
     store16(out, v);
   };
   int x = 0;
   for (; x + kPixelBlock <= a.width; x += kPixelBlock) {
     v16 acc[kPixelBlock] = {};
     accumulateTaps<kPixelBlock>(a.dz + static_cast<ptrdiff_t>(x) * 16, 16, a.offsets, a.weights, acc);
-    for (int i = 0; i < kPixelBlock; ++i) finish(acc[i], a.out + static_cast<ptrdiff_t>(x + i) * 16);
+    for (int i = 0; i < kPixelBlock; ++i) finish(acc[i], x + i);
   }
   for (; x < a.width; ++x) {
     v16 acc[1] = {};
     accumulateTaps<1>(a.dz + static_cast<ptrdiff_t>(x) * 16, 16, a.offsets, a.weights, acc);
-    finish(acc[0], a.out + static_cast<ptrdiff_t>(x) * 16);
+    finish(acc[0], x);
   }
 }
 
 // Weight gradient over a band: grad[t][c][16] += sum over pixels of src[p + off[t]][c] * dZ[p].
-// Eight channels at a time stay in registers while the band is walked.
+// Row by row (a row of dZ and the rows it meets stay in L1), up to eight channels at a time in
+// registers while the row is walked.
 template <int CB>
-inline void weightGradBlock(const WeightGradArgs& a, int t, int c0, float* grad) {
-  v16 acc[CB] = {};
-  for (int y = 0; y < a.rows; ++y) {
-    const float* dz = a.dz + static_cast<ptrdiff_t>(y) * a.dzRowStride;
-    const float* s = a.src + static_cast<ptrdiff_t>(y) * a.srcRowStride + a.offsets[t] + c0;
-    for (int x = 0; x < a.width; ++x) {
-      const v16 d = load16(dz + static_cast<ptrdiff_t>(x) * 16);
-      const float* sx = s + static_cast<ptrdiff_t>(x) * a.channels;
-      for (int c = 0; c < CB; ++c) acc[c] += splat(sx[c]) * d;
-    }
+inline void weightGradRowBlock(const WeightGradArgs& a, const float* dz, const float* s, float* grad) {
+  v16 acc[CB];
+  for (int c = 0; c < CB; ++c) acc[c] = load16(grad + c * 16);
+  for (int x = 0; x < a.width; ++x) {
+    const v16 d = load16(dz + static_cast<ptrdiff_t>(x) * 16);
+    const float* sx = s + static_cast<ptrdiff_t>(x) * a.channels;
+    for (int c = 0; c < CB; ++c) acc[c] += splat(sx[c]) * d;
   }
-  for (int c = 0; c < CB; ++c) {
-    float* g = grad + (static_cast<ptrdiff_t>(t) * a.channels + c0 + c) * 16;
-    store16(g, load16(g) + acc[c]);
-  }
+  for (int c = 0; c < CB; ++c) store16(grad + c * 16, acc[c]);
 }
 
 void convWeightGradImpl(const WeightGradArgs& a) {
-  for (int t = 0; t < 9; ++t) {
-    int c0 = 0;
-    for (; c0 + 8 <= a.channels; c0 += 8) weightGradBlock<8>(a, t, c0, a.grad);
-    for (; c0 + 4 <= a.channels; c0 += 4) weightGradBlock<4>(a, t, c0, a.grad);
-    for (; c0 < a.channels; ++c0) weightGradBlock<1>(a, t, c0, a.grad);
+  for (int y = 0; y < a.rows; ++y) {
+    const float* dz = a.dz + static_cast<ptrdiff_t>(y) * a.dzRowStride;
+    for (int t = 0; t < 9; ++t) {
+      const float* s = a.src + static_cast<ptrdiff_t>(y) * a.srcRowStride + a.offsets[t];
+      float* g = a.grad + static_cast<ptrdiff_t>(t) * a.channels * 16;
+      int c0 = 0;
+      for (; c0 + 8 <= a.channels; c0 += 8) weightGradRowBlock<8>(a, dz, s + c0, g + c0 * 16);
+      switch (a.channels - c0) {
+        case 0: break;
+        case 1: weightGradRowBlock<1>(a, dz, s + c0, g + c0 * 16); break;
+        case 2: weightGradRowBlock<2>(a, dz, s + c0, g + c0 * 16); break;
+        case 3: weightGradRowBlock<3>(a, dz, s + c0, g + c0 * 16); break;
+        case 4: weightGradRowBlock<4>(a, dz, s + c0, g + c0 * 16); break;
+        case 5: weightGradRowBlock<5>(a, dz, s + c0, g + c0 * 16); break;
+        case 6: weightGradRowBlock<6>(a, dz, s + c0, g + c0 * 16); break;
+        default: weightGradRowBlock<7>(a, dz, s + c0, g + c0 * 16); break;
+      }
+    }
   }
 }
 

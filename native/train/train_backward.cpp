@@ -9,6 +9,18 @@
 #include "train/train_network.h"
 
 namespace flwnet::train {
+namespace {
+
+// The first layer reading `t`: the backward pass visits it last, so it completes dL/d(t) and
+// applies t's LeakyReLU derivative in the same pass.
+int firstConsumer(Tensor t) {
+  for (int l = 0; l < kConvLayers; ++l)
+    for (int k = 0; k < kLocalGraph[l].inputCount; ++k)
+      if (kLocalGraph[l].inputs[k] == t) return l;
+  return -1;
+}
+
+}  // namespace
 
 void TrainNetwork::backward(const std::vector<double>& dE, double* grad, const std::atomic<int32_t>* cancel) {
   std::fill(grad, grad + kParamCount, 0.0);
@@ -18,7 +30,6 @@ void TrainNetwork::backward(const std::vector<double>& dE, double* grad, const s
     if (cancel != nullptr && cancel->load(std::memory_order_relaxed) != 0) {
       throw Error(ErrorCode::Cancelled, "the training step was cancelled");
     }
-    activationGradient(l);
     backwardLayer(l, grad);
   }
   backwardGlobal(grad);
@@ -64,9 +75,12 @@ void TrainNetwork::backwardUnit(int l, int b, int y0, int y1, float* unitGrad, d
     const auto fwd = tapOffsets(layer.dilation, rowPixels_, src.channels, 1);
     if (isHidden(input)) {
       const bool accumulate = gradWritten_[int(input)];
+      const int producer = int(input) - int(Tensor::X1);
+      const bool finishes = firstConsumer(input) == l && kLocalGraph[producer].activation == Activation::LeakyRelu;
       for (int y = y0; y < y1; ++y) {
         kernels_.convInputGradRow(InputGradRowArgs{pixel(dz, b, 0, y), back.data(), prepared.backward[k].data(), width_,
-                                                   accumulate, pixel(grads_[int(input)], b, 0, y)});
+                                                   accumulate, finishes ? pixel(src, b, 0, y) : nullptr, kLeakySlope,
+                                                   pixel(grads_[int(input)], b, 0, y)});
       }
     } else if (input == Tensor::Retouched) {
       // dL/dr(q) = sum over taps and outputs of dZ(q - off) W[o][r][t]; then summed per V level.
@@ -75,11 +89,13 @@ void TrainNetwork::backwardUnit(int l, int b, int y0, int y1, float* unitGrad, d
         const float* d = pixel(dz, b, 0, y);
         const uint8_t* lv = levels_.data() + (size_t(b) * height_ + y) * width_;
         for (int x = 0; x < width_; ++x) {
-          double sum = 0.0;  // in double: the curve's gradient sums these over many pixels with cancellation
+          float lanes[kTrainLanes] = {};  // per output channel over the taps (vectorises), then in double
           for (int t = 0; t < 9; ++t) {
             const float* dp = d + x * kTrainLanes + back[t];
-            for (int o = 0; o < kTrainLanes; ++o) sum += double(dp[o]) * w[t * kTrainLanes + o];
+            for (int o = 0; o < kTrainLanes; ++o) lanes[o] += dp[o] * w[t * kTrainLanes + o];
           }
+          double sum = 0.0;
+          for (int o = 0; o < kTrainLanes; ++o) sum += lanes[o];
           levels[lv[x]] += sum;
         }
       }

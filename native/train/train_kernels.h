@@ -32,6 +32,9 @@ struct InputGradRowArgs {
   const float* weights;     // [tap][16 outputs][16 inputs]
   int width;
   bool accumulate;          // add to `out` instead of overwriting it
+  const float* act;         // when set: the input's LeakyReLU output at (0, y); the sum is then
+                            // multiplied by the activation's derivative (the last term of dX)
+  float leakySlope;
   float* out;               // the input's gradient (16 channels) at (0, y)
 };
 

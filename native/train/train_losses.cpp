@@ -22,22 +22,32 @@ double cosineLossSlope(double c) { return -1.0 - (std::fabs(c) < 1.0 ? 1.0 / std
 
 double sign(double d) { return d > 0.0 ? 1.0 : (d < 0.0 ? -1.0 : 0.0); }
 
-// out = G * in (11x11 Gaussian, zero padding), separable; `tmp` is scratch of the same size.
+// out = G * in (11x11 Gaussian, zero padding), separable; `tmp` is scratch of (h + 10) x (w + 10).
+// Rows are copied into a zero-bordered buffer so that both passes are plain fixed-length loops
+// the compiler vectorises.
 void gaussianBlur(const double* in, int h, int w, const double* taps, double* tmp, double* out) {
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x) {
-      double s = 0.0;
-      for (int k = std::max(0, kSsimRadius - x); k < kSsimTaps && x + k - kSsimRadius < w; ++k)
-        s += taps[k] * in[size_t(y) * w + x + k - kSsimRadius];
-      tmp[size_t(y) * w + x] = s;
+  const int pw = w + 2 * kSsimRadius;
+  std::vector<double> row(pw, 0.0);
+  // Horizontal pass into tmp rows kSsimRadius..kSsimRadius + h (rows above and below stay zero).
+  std::fill(tmp, tmp + size_t(h + 2 * kSsimRadius) * w, 0.0);
+  for (int y = 0; y < h; ++y) {
+    std::copy(in + size_t(y) * w, in + size_t(y + 1) * w, row.begin() + kSsimRadius);
+    double* dst = tmp + size_t(y + kSsimRadius) * w;
+    for (int k = 0; k < kSsimTaps; ++k) {
+      const double* src = row.data() + k;
+      const double tk = taps[k];
+      for (int x = 0; x < w; ++x) dst[x] += tk * src[x];
     }
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x) {
-      double s = 0.0;
-      for (int k = std::max(0, kSsimRadius - y); k < kSsimTaps && y + k - kSsimRadius < h; ++k)
-        s += taps[k] * tmp[size_t(y + k - kSsimRadius) * w + x];
-      out[size_t(y) * w + x] = s;
+  }
+  for (int y = 0; y < h; ++y) {
+    double* dst = out + size_t(y) * w;
+    std::fill(dst, dst + w, 0.0);
+    for (int k = 0; k < kSsimTaps; ++k) {
+      const double* src = tmp + size_t(y + k) * w;
+      const double tk = taps[k];
+      for (int x = 0; x < w; ++x) dst[x] += tk * src[x];
     }
+  }
 }
 
 // One plane's SSIM: returns the sum of the map and writes d(scale * sum map)/dE into dE.
@@ -45,9 +55,10 @@ double ssimPlane(const double* e, const double* yv, int h, int w, double scale, 
   double taps[kSsimTaps];
   losses::ssimGaussianTaps(taps);
   const size_t n = size_t(h) * w;
-  std::vector<double> buf(n * 11);
-  double *ee = buf.data(), *yy = ee + n, *ey = yy + n, *tmp = ey + n;
-  double *mu1 = tmp + n, *mu2 = mu1 + n, *sxx = mu2 + n, *syy = sxx + n, *sxy = syy + n, *g1 = sxy + n, *g2 = g1 + n;
+  const size_t padded = size_t(h + 2 * kSsimRadius) * w;
+  std::vector<double> buf(n * 10 + padded);
+  double *ee = buf.data(), *yy = ee + n, *ey = yy + n, *tmp = buf.data() + 10 * n;
+  double *mu1 = ey + n, *mu2 = mu1 + n, *sxx = mu2 + n, *syy = sxx + n, *sxy = syy + n, *g1 = sxy + n, *g2 = g1 + n;
   for (size_t i = 0; i < n; ++i) {
     ee[i] = e[i] * e[i];
     yy[i] = yv[i] * yv[i];

@@ -155,8 +155,9 @@ void TrainNetwork::forwardLayer(int l) {
       kernels_.convForwardRow(ConvRowArgs{inputs.data(), layer.inputCount, prepared.bias.data(), leaky, kLeakySlope,
                                           width_, out});
       if (layer.activation == Activation::Softplus) {
+        // Only the enhanced channels: 3..5 (the illumination estimate) feed no loss and stay pre-activation.
         for (int x = 0; x < width_; ++x)
-          for (int c = 0; c < layer.cout; ++c) {
+          for (int c = 0; c < kEnhancedChannels; ++c) {
             float& z = out[x * kTrainLanes + c];
             z = z > 20.0f ? z : std::log1p(std::exp(z));
           }
@@ -192,21 +193,6 @@ void TrainNetwork::outputGradient(const std::vector<double>& dE) {
           g[x * kTrainLanes + c] = static_cast<float>(d[x] * sigmoid);
         }
       }
-    }
-  });
-}
-
-// dZ_l = dX_l * lrelu'(z): the output and z have the same sign.
-void TrainNetwork::activationGradient(int l) {
-  const ConvLayer& layer = kLocalGraph[l];
-  if (layer.activation != Activation::LeakyRelu) return;
-  const BatchTensor& act = acts_[int(layer.output)];
-  BatchTensor& grad = grads_[int(layer.output)];
-  runUnits([&](int b, int y0, int y1, size_t) {
-    for (int y = y0; y < y1; ++y) {
-      const float* a = pixel(act, b, 0, y);
-      float* g = pixel(grad, b, 0, y);
-      for (int i = 0; i < width_ * kTrainLanes; ++i) g[i] = a[i] > 0.0f ? g[i] : g[i] * kLeakySlope;
     }
   });
 }

@@ -81,7 +81,6 @@ class TrainNetwork {
   void buildInputs(const TrainBatchView& batch);
   void forwardLayer(int l);
   void outputGradient(const std::vector<double>& dE);
-  void activationGradient(int l);
   void backwardLayer(int l, double* grad);
   void backwardUnit(int l, int b, int y0, int y1, float* unitGrad, double* unitLevels);
   void reduceLayerGradient(int l, double* grad);
