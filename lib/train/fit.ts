@@ -5,6 +5,7 @@
  * (AbortSignal, Ctrl-C in the CLI) and divergence both end with a checkpoint of the last good weights.
  */
 import { EventEmitter } from 'node:events';
+import path from 'node:path';
 import { meanBrightness } from '../cli/eval';
 import { Enhancer } from '../enhancer';
 import { AbortError, InvalidOptionError } from '../errors';
@@ -245,7 +246,8 @@ class FitState {
       step: this.trainer.nextBatch,
       seed: this.trainer.seed,
       options: this.p.trajectory,
-      data: { hash: this.p.set.hash, files: this.p.set.files },
+      // File names without directories: weights that get shared should not carry the trainer's paths.
+      data: { hash: this.p.set.hash, files: this.p.set.files.map((f) => ({ file: path.basename(f.file), sha256: f.sha256 })) },
       metrics: { last: this.last, best: this.best },
       reason,
     };
