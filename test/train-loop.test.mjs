@@ -218,3 +218,34 @@ trainerTest('bad options and inputs are refused with typed errors before trainin
   await t.throwsAsync(() => Trainer.create({ resume: '/nonexistent/run.safetensors' }), { code: 'ERR_FLWNET_WEIGHTS' });
   await t.throwsAsync(() => trainer.step([], { lr: 1e-3 }), { code: 'ERR_FLWNET_INVALID_INPUT' });
 });
+
+trainerTest('validation can come from paired directories and trains on real pairs', async (t) => {
+  const dir = tmpdir(t);
+  const sharp = (await import('sharp')).default;
+  for (const sub of ['train/low', 'train/high', 'val/low', 'val/high']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+  const write = (file, phase, dark) => {
+    const px = Buffer.from(gradientImage(48, 40, phase).map((v) => (dark ? v >> 3 : v)));
+    return sharp(px, { raw: { width: 48, height: 40, channels: 3 } }).png().toFile(path.join(dir, file));
+  };
+  for (const [name, phase] of [['a', 1], ['b', 9]]) {
+    await write(`train/low/${name}.png`, phase, true);
+    await write(`train/high/${name}.png`, phase, false);
+  }
+  await write('val/low/v.png', 4, true);
+  await write('val/high/v.png', 4, false);
+  const trainer = await Trainer.create({ init: 'random', seed: 1, threads: 2 });
+  t.teardown(() => trainer.close());
+  const run = trainer.fit({
+    data: { low: path.join(dir, 'train/low'), high: path.join(dir, 'train/high') },
+    validation: [{ low: path.join(dir, 'val/low'), high: path.join(dir, 'val/high') }],
+    steps: 2, batch: 2, crop: 24, valEvery: 2,
+  });
+  const validations = [];
+  run.on('validation', (v) => validations.push(v));
+  const result = await run.result;
+  t.is(result.stopped, 'completed');
+  t.is(result.trainImages, 2); // no split: --val given
+  t.is(result.validationImages, 1);
+  t.deepEqual(validations.map((v) => v.step), [0, 2]);
+  t.true(validations.every((v) => Number.isFinite(v.psnr)));
+});
