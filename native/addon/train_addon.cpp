@@ -249,9 +249,10 @@ Napi::Value trainLossAndGradients(const Napi::CallbackInfo& info) {
         }
         cpu::ThreadPool pool(train::resolveThreads(threads));
         train::TrainNetwork network(pool, train::chooseTrainKernels());
+        train::StepScratch scratch;
         GradientResult result;
         result.gradient.assign(kParamCount, 0.0);
-        result.losses = train::computeLossAndGradient(network, pool, params->data(), batch->view, weights,
+        result.losses = train::computeLossAndGradient(network, pool, scratch, params->data(), batch->view, weights,
                                                       result.gradient.data(), cancel);
         return result;
       },

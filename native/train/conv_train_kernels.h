@@ -38,15 +38,16 @@ inline v16 load16(const float* p) {
 inline void store16(float* p, v16 v) { __builtin_memcpy(p, &v, sizeof v); }
 inline v16 splat(float x) { return v16{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
 
-// acc[i] += sum over taps t and channels c of src[i * cs + offs[t] + c] * w[(t * cs + c) * 16 ..],
+// acc[i] += sum over taps t and channels c < count of src[i * cs + offs[t] + c] * w[(t * cs + c) * 16 ..],
 // for PX consecutive pixels (pixel stride cs floats).
+// Only the first `count` channels of each pixel are read (the rest are known to be zero).
 template <int PX>
-inline void accumulateTaps(const float* __restrict src, int cs, const ptrdiff_t* offs, const float* __restrict w,
-                           v16* acc) {
+inline void accumulateTaps(const float* __restrict src, int cs, int count, const ptrdiff_t* offs,
+                           const float* __restrict w, v16* acc) {
   for (int t = 0; t < 9; ++t) {
     const float* s = src + offs[t];
     const float* wt = w + static_cast<ptrdiff_t>(t) * cs * 16;
-    for (int c = 0; c < cs; ++c) {
+    for (int c = 0; c < count; ++c) {
       const v16 wv = load16(wt + c * 16);
       for (int i = 0; i < PX; ++i) acc[i] += splat(s[i * cs + c]) * wv;
     }
@@ -60,7 +61,8 @@ inline void forwardPixels(const ConvRowArgs& a, int x, v16* acc) {
   for (int i = 0; i < PX; ++i) acc[i] = b;
   for (int k = 0; k < a.inputCount; ++k) {
     const ConvRowInput& in = a.inputs[k];
-    accumulateTaps<PX>(in.row + static_cast<ptrdiff_t>(x) * in.channels, in.channels, in.offsets, in.weights, acc);
+    accumulateTaps<PX>(in.row + static_cast<ptrdiff_t>(x) * in.channels, in.channels, in.channels, in.offsets, in.weights,
+                      acc);
   }
 }
 
@@ -95,12 +97,12 @@ void convInputGradRowImpl(const InputGradRowArgs& a) {
   int x = 0;
   for (; x + kPixelBlock <= a.width; x += kPixelBlock) {
     v16 acc[kPixelBlock] = {};
-    accumulateTaps<kPixelBlock>(a.dz + static_cast<ptrdiff_t>(x) * 16, 16, a.offsets, a.weights, acc);
+    accumulateTaps<kPixelBlock>(a.dz + static_cast<ptrdiff_t>(x) * 16, 16, a.dzChannels, a.offsets, a.weights, acc);
     for (int i = 0; i < kPixelBlock; ++i) finish(acc[i], x + i);
   }
   for (; x < a.width; ++x) {
     v16 acc[1] = {};
-    accumulateTaps<1>(a.dz + static_cast<ptrdiff_t>(x) * 16, 16, a.offsets, a.weights, acc);
+    accumulateTaps<1>(a.dz + static_cast<ptrdiff_t>(x) * 16, 16, a.dzChannels, a.offsets, a.weights, acc);
     finish(acc[0], x);
   }
 }

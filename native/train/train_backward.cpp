@@ -20,6 +20,12 @@ int firstConsumer(Tensor t) {
   return -1;
 }
 
+// Channels of layer l's output gradient that can be non-zero: e7's enhanced channels only
+// (its illumination channels feed no loss), every channel elsewhere.
+int gradientChannels(int l) {
+  return kLocalGraph[l].output == Tensor::X7 ? kEnhancedChannels : kLocalGraph[l].cout;
+}
+
 }  // namespace
 
 void TrainNetwork::backward(const std::vector<double>& dE, double* grad, const std::atomic<int32_t>* cancel) {
@@ -78,7 +84,7 @@ void TrainNetwork::backwardUnit(int l, int b, int y0, int y1, float* unitGrad, d
       const int producer = int(input) - int(Tensor::X1);
       const bool finishes = firstConsumer(input) == l && kLocalGraph[producer].activation == Activation::LeakyRelu;
       for (int y = y0; y < y1; ++y) {
-        kernels_.convInputGradRow(InputGradRowArgs{pixel(dz, b, 0, y), back.data(), prepared.backward[k].data(), width_,
+        kernels_.convInputGradRow(InputGradRowArgs{pixel(dz, b, 0, y), gradientChannels(l), back.data(), prepared.backward[k].data(), width_,
                                                    accumulate, finishes ? pixel(src, b, 0, y) : nullptr, kLeakySlope,
                                                    pixel(grads_[int(input)], b, 0, y)});
       }
@@ -104,37 +110,43 @@ void TrainNetwork::backwardUnit(int l, int b, int y0, int y1, float* unitGrad, d
                                            pixel(dz, b, 0, y0), rowPixels_ * kTrainLanes, width_, y1 - y0, gradOut});
     gradOut += size_t(9) * src.channels * kTrainLanes;
   }
+  float bias[kTrainLanes] = {};  // local, so the compiler keeps it in registers
   for (int y = y0; y < y1; ++y) {
     const float* d = pixel(dz, b, 0, y);
     for (int x = 0; x < width_; ++x)
-      for (int o = 0; o < kTrainLanes; ++o) gradOut[o] += d[x * kTrainLanes + o];
+      for (int o = 0; o < kTrainLanes; ++o) bias[o] += d[x * kTrainLanes + o];
   }
+  for (int o = 0; o < kTrainLanes; ++o) gradOut[o] += bias[o];
 }
 
-// Sums the units' partial gradients in unit order (double) into the packed PyTorch layout.
+// Sums the units' partial gradients in unit order (double) and scatters them into the packed
+// PyTorch layout. Chunks of the unit layout are summed with contiguous reads.
 void TrainNetwork::reduceLayerGradient(int l, double* grad) {
   const ConvLayer& layer = kLocalGraph[l];
   const ParamSlice p = convParams(l);
   const size_t stride = unitGradSize(l);
   const size_t units = unitCount();
-  pool_.run(layer.cout, [&](size_t o, int) {
-    size_t section = 0;
-    for (int k = 0; k < layer.inputCount; ++k) {
-      const int channels = storedChannels(layer.inputs[k]);
-      const int offset = inputChannelOffset(layer, k);
-      for (int c = 0; c < tensorChannels(layer.inputs[k]); ++c)
-        for (int t = 0; t < 9; ++t) {
-          const size_t at = section + (size_t(t) * channels + c) * kTrainLanes + o;
-          double sum = 0.0;
-          for (size_t u = 0; u < units; ++u) sum += unitGrads_[u * stride + at];
-          grad[p.weight + (o * layer.cin + offset + c) * 9 + t] = sum;
-        }
-      section += size_t(9) * channels * kTrainLanes;
+  constexpr size_t kChunk = 256;
+  reduced_.assign(stride, 0.0);
+  pool_.run((stride + kChunk - 1) / kChunk, [&](size_t chunk, int) {
+    const size_t begin = chunk * kChunk, end = std::min(stride, begin + kChunk);
+    double* dst = reduced_.data();
+    for (size_t u = 0; u < units; ++u) {
+      const float* src = unitGrads_.data() + u * stride;
+      for (size_t i = begin; i < end; ++i) dst[i] += src[i];
     }
-    double bias = 0.0;
-    for (size_t u = 0; u < units; ++u) bias += unitGrads_[u * stride + section + o];
-    grad[p.bias + o] = bias;
   });
+  size_t section = 0;
+  for (int k = 0; k < layer.inputCount; ++k) {
+    const int channels = storedChannels(layer.inputs[k]);
+    const int offset = inputChannelOffset(layer, k);
+    for (int o = 0; o < layer.cout; ++o)
+      for (int c = 0; c < tensorChannels(layer.inputs[k]); ++c)
+        for (int t = 0; t < 9; ++t)
+          grad[p.weight + (size_t(o) * layer.cin + offset + c) * 9 + t] = reduced_[section + (size_t(t) * channels + c) * kTrainLanes + o];
+    section += size_t(9) * channels * kTrainLanes;
+  }
+  for (int o = 0; o < layer.cout; ++o) grad[p.bias + o] = reduced_[section + o];
 }
 
 void TrainNetwork::backwardGlobal(double* grad) {

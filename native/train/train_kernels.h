@@ -28,6 +28,7 @@ struct ConvRowArgs {
 
 struct InputGradRowArgs {
   const float* dz;          // the layer's output gradient (16 channels) at (0, y)
+  int dzChannels;           // channels of dz that can be non-zero (the first ones)
   const ptrdiff_t* offsets; // 9 negated tap offsets in floats, in dz's layout
   const float* weights;     // [tap][16 outputs][16 inputs]
   int width;

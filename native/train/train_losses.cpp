@@ -25,6 +25,9 @@ double sign(double d) { return d > 0.0 ? 1.0 : (d < 0.0 ? -1.0 : 0.0); }
 // out = G * in (11x11 Gaussian, zero padding), separable; `tmp` is scratch of (h + 10) x (w + 10).
 // Rows are copied into a zero-bordered buffer so that both passes are plain fixed-length loops
 // the compiler vectorises.
+#if defined(__x86_64__) && defined(__linux__)
+__attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#endif
 void gaussianBlur(const double* in, int h, int w, const double* taps, double* tmp, double* out) {
   const int pw = w + 2 * kSsimRadius;
   std::vector<double> row(pw, 0.0);
@@ -56,7 +59,8 @@ double ssimPlane(const double* e, const double* yv, int h, int w, double scale, 
   losses::ssimGaussianTaps(taps);
   const size_t n = size_t(h) * w;
   const size_t padded = size_t(h + 2 * kSsimRadius) * w;
-  std::vector<double> buf(n * 10 + padded);
+  static thread_local std::vector<double> buf;  // per worker thread, reused across steps
+  buf.assign(n * 10 + padded, 0.0);
   double *ee = buf.data(), *yy = ee + n, *ey = yy + n, *tmp = buf.data() + 10 * n;
   double *mu1 = ey + n, *mu2 = mu1 + n, *sxx = mu2 + n, *syy = sxx + n, *sxy = syy + n, *g1 = sxy + n, *g2 = g1 + n;
   for (size_t i = 0; i < n; ++i) {
@@ -199,11 +203,12 @@ std::array<double, 4> pixelLossesImage(const LossBatch& lb, int b, const std::ar
   const double* ya[kChannels] = {y, y + n, y + 2 * n};
   double* da[kChannels] = {dE, dE + n, dE + 2 * n};
   const double brightness = consistencyImage(ea, ya, kChannels, n, lb.batch, wts[3], da);
-  std::vector<double> diffs(12 * n, 0.0);
+  static thread_local std::vector<double> diffs, dD;  // per worker thread, reused across steps
+  diffs.assign(12 * n, 0.0);
   double *de = diffs.data(), *dy = de + 6 * n;
   differencePlanes(e, lb.height, lb.width, de);
   differencePlanes(y, lb.height, lb.width, dy);
-  std::vector<double> dD(6 * n, 0.0);
+  dD.assign(6 * n, 0.0);
   const double* sa6[6];
   const double* sy6[6];
   double* sd6[6];

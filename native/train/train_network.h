@@ -103,6 +103,7 @@ class TrainNetwork {
   std::vector<float> unitGrads_;                 // per unit: one layer's partial weight gradient
   std::vector<double> unitLevelGrads_;           // per unit: gradient of r summed per V level
   std::vector<double> levelGrads_;               // per image: gradient of r summed per V level
+  std::vector<double> reduced_;                  // one layer's weight gradient, summed over units
   std::array<bool, kTensorCount> gradWritten_{}; // whether a tensor's gradient holds a first term
   std::vector<float> params_;
 };

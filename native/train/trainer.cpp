@@ -39,16 +39,17 @@ void validateAdam(const AdamConfig& a) {
   if (!(a.clipGradNorm >= 0.0 && std::isfinite(a.clipGradNorm))) bad("clipGradNorm must be >= 0 and finite");
 }
 
-TrainLosses computeLossAndGradient(TrainNetwork& network, cpu::ThreadPool& pool, const float* params,
-                                   const TrainBatchView& batch, const std::array<double, kLossCount>& lossWeights,
-                                   double* grad, const std::atomic<int32_t>* cancel) {
+TrainLosses computeLossAndGradient(TrainNetwork& network, cpu::ThreadPool& pool, StepScratch& scratch,
+                                   const float* params, const TrainBatchView& batch,
+                                   const std::array<double, kLossCount>& lossWeights, double* grad,
+                                   const std::atomic<int32_t>* cancel) {
   network.forward(params, batch, cancel);
-  std::vector<double> enhanced, reference, dE;
-  network.enhanced(enhanced);
-  referencePlanes(batch, reference);
-  const LossBatch lb{static_cast<int>(batch.examples.size()), batch.height, batch.width, enhanced.data(), reference.data()};
-  const TrainLosses losses = batchLossesAndGradient(lb, lossWeights, dE, pool);
-  network.backward(dE, grad, cancel);
+  network.enhanced(scratch.enhanced);
+  referencePlanes(batch, scratch.reference);
+  const LossBatch lb{static_cast<int>(batch.examples.size()), batch.height, batch.width, scratch.enhanced.data(),
+                     scratch.reference.data()};
+  const TrainLosses losses = batchLossesAndGradient(lb, lossWeights, scratch.dE, pool);
+  network.backward(scratch.dE, grad, cancel);
   return losses;
 }
 
@@ -70,7 +71,7 @@ StepOutcome Trainer::step(const TrainBatchView& batch, double lr, const std::ato
   if (!(lr >= 0.0 && std::isfinite(lr))) throw Error(ErrorCode::InvalidArgument, "the learning rate must be >= 0 and finite");
   std::lock_guard<std::mutex> lock(mutex_);
   StepOutcome out;
-  out.losses = computeLossAndGradient(network_, pool_, params_.data(), batch, {1, 1, 1, 1, 1}, grad_.data(), cancel);
+  out.losses = computeLossAndGradient(network_, pool_, scratch_, params_.data(), batch, {1, 1, 1, 1, 1}, grad_.data(), cancel);
   double sq = 0.0;
   for (double g : grad_) sq += g * g;  // fixed order
   out.gradNorm = std::sqrt(sq);

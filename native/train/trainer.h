@@ -35,11 +35,17 @@ struct OptimizerSnapshot {
   std::vector<float> m, v;
 };
 
+// The per-step planes kept between steps so that a step allocates nothing once sizes are known.
+struct StepScratch {
+  std::vector<double> enhanced, reference, dE;  // [B][3][H][W] each
+};
+
 // Forward, losses and backward for `params` on `batch`: losses, and into `grad` (kParamCount)
 // the gradient of sum_i lossWeights[i] * loss_i.
-TrainLosses computeLossAndGradient(TrainNetwork& network, cpu::ThreadPool& pool, const float* params,
-                                   const TrainBatchView& batch, const std::array<double, kLossCount>& lossWeights,
-                                   double* grad, const std::atomic<int32_t>* cancel);
+TrainLosses computeLossAndGradient(TrainNetwork& network, cpu::ThreadPool& pool, StepScratch& scratch,
+                                   const float* params, const TrainBatchView& batch,
+                                   const std::array<double, kLossCount>& lossWeights, double* grad,
+                                   const std::atomic<int32_t>* cancel);
 
 class Trainer {
  public:
@@ -60,6 +66,7 @@ class Trainer {
   uint64_t step_ = 0;
   cpu::ThreadPool pool_;
   TrainNetwork network_;
+  StepScratch scratch_;
 };
 
 // The thread count for `requested` (0: the cores this process may use).
