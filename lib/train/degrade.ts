@@ -23,7 +23,7 @@ import type { Rng } from './rng';
 export interface DegradationModel {
   /** Exposure factor range in linear light, drawn log-uniformly. Default [1/100, 1/5]. */
   exposure: [number, number];
-  /** Shot-noise gain range (variance per unit linear signal), log-uniform. Default Brooks et al.'s [1e-4, 1.2e-2]. */
+  /** Shot-noise gain range (variance per unit linear signal), log-uniform; [0, 0] turns sensor noise off. Default Brooks et al.'s [1e-4, 1.2e-2]. */
   shotNoise: [number, number];
   /** Read-noise variance: 'coupled' (Brooks et al.: ln read = 2.18 ln shot + 1.2 + N(0, 0.26^2)) or a log-uniform range. */
   readNoise: 'coupled' | [number, number];
