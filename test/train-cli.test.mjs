@@ -92,6 +92,10 @@ trainerTest('bad data and bad hyper-parameters exit 1 with a clear message', asy
     t.regex(result.stderr, message);
     t.false(fs.existsSync(out));
   }
+  // The log of the last run that started (--lr 5; --resume fails before) ends with the error.
+  const log = fs.readFileSync(path.join(dir, 'o.log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  t.is(log.at(-1).type, 'error');
+  t.regex(log.at(-1).message, /lr must be/);
 });
 
 trainerTest('a short run writes the checkpoints, the JSONL log and the curve SVG', async (t) => {

@@ -255,6 +255,9 @@ export async function runTrain(argv: string[]): Promise<number> {
     }
     result = await run.result;
     fs.writeSync(log, jsonLine({ type: 'end', time: new Date().toISOString(), step: result.step, stopped: result.stopped, message: result.message, validation: result.validation }));
+  } catch (err) {
+    fs.writeSync(log, jsonLine({ type: 'error', time: new Date().toISOString(), message: (err as Error).message ?? String(err) }));
+    throw err;
   } finally {
     reporter.finish();
     process.removeListener('SIGINT', onSigint);
