@@ -35,7 +35,7 @@ inline v16 load16(const float* p) {
   __builtin_memcpy(&v, p, sizeof v);
   return v;
 }
-inline void store16(float* p, v16 v) { __builtin_memcpy(p, &v, sizeof v); }
+inline void store16(float* p, const v16& v) { __builtin_memcpy(p, &v, sizeof v); }
 inline v16 splat(float x) { return v16{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
 
 // acc[i] += sum over taps t and channels c < count of src[i * cs + offs[t] + c] * w[(t * cs + c) * 16 ..],
@@ -68,7 +68,8 @@ inline void forwardPixels(const ConvRowArgs& a, int x, v16* acc) {
 
 void convForwardRowImpl(const ConvRowArgs& a) {
   const v16 slope = splat(a.leakySlope);
-  auto finish = [&](v16 v, float* out) {
+  auto finish = [&](const v16& sum, float* out) {
+    v16 v = sum;
     if (a.leaky) v = v > 0.0f ? v : v * slope;
     store16(out, v);
   };
@@ -88,7 +89,8 @@ void convForwardRowImpl(const ConvRowArgs& a) {
 // One row of an input gradient: dIn[x] (+)= sum over taps of dZ[x - off] * Wb (16 channels).
 void convInputGradRowImpl(const InputGradRowArgs& a) {
   const v16 slope = splat(a.leakySlope);
-  auto finish = [&](v16 v, ptrdiff_t x) {
+  auto finish = [&](const v16& sum, ptrdiff_t x) {
+    v16 v = sum;
     float* out = a.out + x * 16;
     if (a.accumulate) v += load16(out);
     if (a.act != nullptr) v = load16(a.act + x * 16) > 0.0f ? v : v * slope;
