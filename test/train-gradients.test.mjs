@@ -280,6 +280,8 @@ test('bad batches, hyper-parameters, aborts and a closed trainer give typed erro
   await t.throwsAsync(core.step([{ ...good[0], low: { ...good[0].low, channels: 4 } }], 1e-3), { instanceOf: InvalidInputError });
   await t.throwsAsync(core.step([{ ...good[0], low: { ...good[0].low, data: good[0].low.data.subarray(1) } }], 1e-3), { instanceOf: InvalidInputError });
   await t.throwsAsync(core.step([{ ...good[0], exposure: Number.NaN }], 1e-3), { instanceOf: InvalidInputError });
+  const huge = { data: new Uint8Array(3000 * 3000 * 3), width: 3000, height: 3000, channels: 3 };
+  await t.throwsAsync(core.step([{ low: huge, high: huge }], 1e-3), { instanceOf: InvalidInputError, message: /at most/ });
   await t.throwsAsync(core.step(good, Number.NaN), { instanceOf: InvalidOptionError });
   await t.throwsAsync(core.step(good, -1), { instanceOf: InvalidOptionError });
   const aborted = AbortSignal.abort();
@@ -307,4 +309,19 @@ test('bad batches, hyper-parameters, aborts and a closed trainer give typed erro
   t.true(FlwnetWeights.fromPacked(params) instanceof FlwnetWeights);
   const viaWeights = await lossAndGradients(FlwnetWeights.fromPacked(params), good, { threads: 1 });
   t.true(Number.isFinite(viaWeights.losses.total));
+});
+
+test('params() and optimizerState() answer at once while a step is in flight', async (t) => {
+  const params = randomParams(51);
+  const core = TrainerCore.create({ params, threads: 1, adam: AUTHORS_ADAM });
+  const pending = core.step(randomBatch(6, 8, 160, 160), 1e-3);  // several hundred ms on one thread
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const t0 = performance.now();
+  const during = core.params();
+  core.optimizerState();
+  t.true(performance.now() - t0 < 100, 'not blocked by the step');
+  t.true(bitsEqual(during, params), 'the weights before the step');
+  t.true((await pending).applied);
+  t.false(bitsEqual(core.params(), params));
+  core.close();
 });

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "core/error.h"
 
@@ -10,6 +11,11 @@ namespace flwnet::train {
 void validateBatch(const TrainBatchView& batch) {
   if (batch.examples.empty()) throw Error(ErrorCode::InvalidArgument, "a training batch needs at least one example");
   if (batch.width < 1 || batch.height < 1) throw Error(ErrorCode::InvalidArgument, "training images must be at least 1x1");
+  const double pixels = double(batch.width) * batch.height * double(batch.examples.size());
+  if (pixels > double(kMaxBatchPixels)) {
+    throw Error(ErrorCode::InvalidArgument, "a training batch may hold at most " + std::to_string(kMaxBatchPixels) +
+                                                " pixels in all; use smaller crops or fewer examples");
+  }
   for (const TrainExampleView& ex : batch.examples) {
     if (ex.low == nullptr || ex.high == nullptr) throw Error(ErrorCode::InvalidArgument, "a training example has no pixels");
     if (!std::isnan(ex.exposure) && !(ex.exposure >= 0.0 && ex.exposure <= 1.0)) {

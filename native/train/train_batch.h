@@ -1,6 +1,7 @@
 // What one training step works on: a batch of equal-size low-light / reference pairs (SPEC.md
 // section 8), as views of caller-owned RGB bytes.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -24,7 +25,12 @@ struct TrainLosses {
 };
 constexpr int kLossCount = 5;
 
-// Throws InvalidArgument unless the batch is non-empty with positive sizes and non-null data.
+// The most pixels (over all examples) one step takes: about 1 KiB of activations, gradients and
+// loss planes each, so 8 Mi pixels is about 9 GiB (the authors' batch, 171 x 100 x 100, is 1.7 Mi).
+constexpr size_t kMaxBatchPixels = size_t(1) << 23;
+
+// Throws InvalidArgument unless the batch is non-empty with positive sizes, non-null data and at
+// most kMaxBatchPixels pixels.
 void validateBatch(const TrainBatchView& batch);
 
 // The exposure of SPEC.md section 8: mean over pixels of max(R, G, B) / 255 of the reference.

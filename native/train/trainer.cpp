@@ -69,7 +69,7 @@ Trainer::Trainer(const float* params, size_t count, int threads, const AdamConfi
 
 StepOutcome Trainer::step(const TrainBatchView& batch, double lr, const std::atomic<int32_t>* cancel) {
   if (!(lr >= 0.0 && std::isfinite(lr))) throw Error(ErrorCode::InvalidArgument, "the learning rate must be >= 0 and finite");
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<std::mutex> stepLock(stepMutex_);  // params_ changes only under it, so it is read freely here
   StepOutcome out;
   out.losses = computeLossAndGradient(network_, pool_, scratch_, params_.data(), batch, {1, 1, 1, 1, 1}, grad_.data(), cancel);
   double sq = 0.0;
@@ -86,7 +86,10 @@ StepOutcome Trainer::step(const TrainBatchView& batch, double lr, const std::ato
   const double clip = adam_.clipGradNorm > 0.0 && out.gradNorm > adam_.clipGradNorm
                           ? adam_.clipGradNorm / (out.gradNorm + 1e-6)
                           : 1.0;
-  applyAdam(lr, clip);
+  {
+    std::lock_guard<std::mutex> stateLock(stateMutex_);
+    applyAdam(lr, clip);
+  }
   out.applied = true;
   return out;
 }
@@ -115,12 +118,12 @@ void Trainer::applyAdam(double lr, double clipScale) {
 }
 
 std::vector<float> Trainer::params() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(stateMutex_);
   return params_;
 }
 
 OptimizerSnapshot Trainer::optimizerState() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(stateMutex_);
   return OptimizerSnapshot{step_, m_, v_};
 }
 
@@ -130,7 +133,7 @@ void Trainer::setOptimizerState(const OptimizerSnapshot& state) {
   }
   requireFinite(state.m.data(), kParamCount, "optimizer state m");
   requireFinite(state.v.data(), kParamCount, "optimizer state v");
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(stateMutex_);
   step_ = state.step;
   m_ = state.m;
   v_ = state.v;

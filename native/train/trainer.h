@@ -59,7 +59,9 @@ class Trainer {
  private:
   void applyAdam(double lr, double clipScale);
 
-  mutable std::mutex mutex_;  // one step at a time; params() waits for a step in flight
+  std::mutex stepMutex_;           // one step at a time
+  mutable std::mutex stateMutex_;  // params_, m_, v_, step_: held only to copy or update them, so
+                                   // params() never waits for a step's forward and backward
   AdamConfig adam_;
   std::vector<float> params_, m_, v_;
   std::vector<double> grad_;
