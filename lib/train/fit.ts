@@ -17,7 +17,7 @@ import { checkBatchSpec, DEFAULT_MAX_SIDE, loadPairSet, loadPhotoSet, splitSet, 
 import { DEFAULT_DEGRADATION, type DegradationModel } from './degrade';
 import type { TrainLosses } from './native-trainer';
 import { BatchPrefetcher } from './prefetch';
-import { checkSchedule, learningRate, type Schedule } from './schedule';
+import { checkSchedule, DEFAULT_LR, learningRate, type Schedule } from './schedule';
 import type { Trainer } from './trainer';
 
 export type DataSource = TrainingSet | { photos: string } | { low: string; high: string };
@@ -166,6 +166,7 @@ async function loadValidation(
   if (!Array.isArray(given)) throw new InvalidOptionError('validation must be an array of { low, high } directories or pairs');
   const pairs: ValidationPair[] = [];
   for (const entry of given) {
+    if (typeof entry !== 'object' || entry === null) throw new InvalidOptionError('each validation entry must be { low, high }');
     if (typeof entry.low === 'string' && typeof entry.high === 'string') {
       const set = await loadPairSet(entry.low, entry.high, { maxSide });
       pairs.push(...(await validationPairs(set.images, DEFAULT_DEGRADATION, 0)));
@@ -177,7 +178,7 @@ async function loadValidation(
 async function plan(trainer: Trainer, options: FitOptions): Promise<Plan> {
   const o = checkOptionKeys('fit', options, FIT_KEYS) as unknown as FitOptions;
   const steps = checkCount('steps', o.steps, Number.NaN);
-  const schedule = checkSchedule({ kind: o.schedule, lr: o.lr ?? 1e-3, minLr: o.minLr, steps, warmup: o.warmup ?? Math.min(100, Math.floor(steps / 20)) });
+  const schedule = checkSchedule({ kind: o.schedule, lr: o.lr ?? DEFAULT_LR, minLr: o.minLr, steps, warmup: o.warmup ?? Math.min(100, Math.floor(steps / 20)) });
   const valEvery = checkCount('valEvery', o.valEvery, Math.max(1, Math.round(steps / 20)));
   const checkpointEvery = checkCount('checkpointEvery', o.checkpointEvery, valEvery);
   const maxBadSteps = checkCount('maxBadSteps', o.maxBadSteps, 5);

@@ -5,6 +5,9 @@
  */
 import { InvalidOptionError } from '../errors';
 
+/** The default peak learning rate (see trainer.ts for why). */
+export const DEFAULT_LR = 1e-3;
+
 export interface Schedule {
   kind: 'cosine' | 'constant';
   /** Peak learning rate. */

@@ -20,9 +20,10 @@ import { loadOptimizerCheckpoint, loadWeightsCheckpoint, saveOptimizerCheckpoint
 import { runFit, TrainingRun, type FitOptions } from './fit';
 import { AUTHORS_ADAM, TrainerCore, type AdamConfig, type OptimizerState, type StepResult, type TrainExample } from './native-trainer';
 import { checkSeed, Rng } from './rng';
+import { DEFAULT_LR } from './schedule';
 
 export const DEFAULT_ADAM: Readonly<AdamConfig> = Object.freeze({ ...AUTHORS_ADAM, clipGradNorm: 1 });
-export const DEFAULT_LR = 1e-3;
+export { DEFAULT_LR };
 
 /** The authors' settings (SPEC.md section 8): pass to fit() and Trainer.create({ adam }). */
 export const AUTHORS_SETTINGS = Object.freeze({
