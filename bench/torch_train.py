@@ -9,7 +9,7 @@ of its reference, forward through the network (bench/torch_flwnet.py's FLWNet), 
 section 7 on the batch (L1, SSIM with an 11x11 Gaussian window, colour, brightness and structure
 consistency with per-image per-channel cosines and detached channel minima), backward, and an
 Adam update with the authors' settings (lr 1e-4, weight decay 1e-4 added to the gradient).
-Inputs are uint8 batches already in memory. Prints one JSON object: seconds per step.
+Inputs are uint8 batches already in memory. Prints one JSON object: wall and CPU seconds per step.
 """
 import argparse
 import json
@@ -119,11 +119,12 @@ def main():
 
     for _ in range(args.warmup):
         step()
-    seconds = []
+    seconds, cpu_seconds = [], []
     for _ in range(args.steps):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         loss = step()
         seconds.append(time.perf_counter() - start)
+        cpu_seconds.append(time.process_time() - cpu_start)
         if not math.isfinite(loss):
             raise SystemExit("the PyTorch loss is not finite")
     print(json.dumps({
@@ -133,6 +134,7 @@ def main():
         "size": s,
         "seconds": seconds,
         "median": statistics.median(seconds),
+        "cpu_seconds": cpu_seconds,
         "loss": loss,
     }))
 

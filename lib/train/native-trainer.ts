@@ -80,7 +80,7 @@ export interface OptimizerState {
 export interface TrainerCoreOptions {
   /** FLWNET_PARAM_COUNT floats in the packed order of FLWNET_WEIGHT_SCHEMA; copied. */
   params: Float32Array;
-  /** Worker threads (default: the number of CPU cores the process may use). */
+  /** Worker threads (default: the number of CPU cores). */
   threads?: number;
   adam: AdamConfig;
 }
