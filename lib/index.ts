@@ -101,3 +101,22 @@ export function gpuInfo(): NativeCudaInfo {
   }
   return native.cudaInfo();
 }
+export {
+  Trainer,
+  TrainingRun,
+  lossAndGradients,
+  randomWeights,
+  AUTHORS_SETTINGS,
+  DEFAULT_ADAM,
+  DEFAULT_DEGRADATION,
+  type AdamConfig,
+  type DataSource,
+  type DegradationModel,
+  type FitOptions,
+  type FitResult,
+  type StepResult,
+  type TrainerOptions,
+  type TrainExample,
+  type TrainLosses,
+  type TrainProgress,
+} from './train';

@@ -96,6 +96,41 @@ export interface NativeLossReport {
   ciede2000: number;
 }
 
+/** One training pair as the addon takes it: RGB bytes of equal size; exposure NaN = from `high`. */
+export interface NativeTrainExample {
+  low: Uint8Array;
+  high: Uint8Array;
+  width: number;
+  height: number;
+  exposure: number;
+}
+
+export interface NativeTrainerOptions {
+  /** 0 = the number of cores. */
+  threads: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  decoupledWeightDecay: boolean;
+  clipGradNorm: number;
+}
+
+export interface NativeStepResult {
+  /** l1, ssimLoss, color, brightness, structure, total. */
+  losses: Float64Array;
+  gradNorm: number;
+  applied: boolean;
+}
+
+export interface NativeTrainer {
+  step(batch: NativeTrainExample[], lr: number, cancel: Int32Array): Promise<NativeStepResult>;
+  params(): Float32Array;
+  optimizerState(): { step: number; m: Float32Array; v: Float32Array };
+  setOptimizerState(step: number, m: Float32Array, v: Float32Array): void;
+  close(): void;
+}
+
 export interface NativeModule {
   Engine: new (weights: Float32Array, options: NativeEngineOptions) => NativeEngine;
   cudaCompiled: boolean;
@@ -111,6 +146,15 @@ export interface NativeModule {
   localSchedules(): Record<string, unknown>;
   /** Throws ERR_FLWNET_INTERNAL when `schedule` disagrees with the graph. */
   checkLocalSchedule(schedule: unknown): void;
+  Trainer: new (params: Float32Array, options: NativeTrainerOptions) => NativeTrainer;
+  /** Losses and the gradient of sum(lossWeights[i] * loss_i) in packed order. */
+  trainLossAndGradients(
+    params: Float32Array,
+    batch: NativeTrainExample[],
+    lossWeights: Float64Array,
+    threads: number,
+    cancel: Int32Array,
+  ): Promise<{ losses: Float64Array; gradients: Float64Array }>;
   /** Where the module was loaded from. */
   path: string;
 }

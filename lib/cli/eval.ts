@@ -63,7 +63,7 @@ interface Settings {
   output: 'table' | 'json' | 'csv';
 }
 
-interface Pair {
+export interface Pair {
   name: string;
   input: string;
   reference: string;
@@ -132,7 +132,7 @@ async function listImages(dir: string): Promise<string[]> {
 }
 
 /** Pairs files by base name; a name held twice in one directory (a.png, a.jpg) is ambiguous. */
-function pairFiles(inputs: string[], references: string[]): { pairs: Pair[]; unpaired: string[] } {
+export function pairFiles(inputs: string[], references: string[]): { pairs: Pair[]; unpaired: string[] } {
   const byName = (files: string[]) => {
     const map = new Map<string, string[]>();
     for (const file of files) {

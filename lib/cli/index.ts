@@ -3,6 +3,7 @@ import { runConvert } from './convert';
 import { reportError } from './common';
 import { runEnhance } from './enhance';
 import { runEval } from './eval';
+import { runTrain } from './train';
 
 const HELP = `flwnet — brighten low-light photos with FLW-Net (arXiv 2304.02978)
 
@@ -15,6 +16,7 @@ Usage:
   flwnet enhance <inputs...> -o <dir> --queue redis://HOST:PORT   send a batch to queue workers
   flwnet serve [--port 8080] [options]           serve enhancement over HTTP (see: flwnet serve --help)
   flwnet worker --redis redis://HOST:PORT        take enhancement jobs from a Redis queue
+  flwnet train --photos <dir> -o <out>           train weights on the CPU (see: flwnet train --help)
   flwnet --version | --help
 
 Exit status: 0 success, 1 when an image or file failed, 2 for usage errors and bad option
@@ -31,6 +33,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   // Loaded on demand: the HTTP and queue stacks are not needed by the other commands.
   serve: async (argv) => (await import('./serve')).runServe(argv),
   worker: async (argv) => (await import('./worker')).runWorker(argv),
+  train: runTrain,
 };
 
 export async function main(argv: string[]): Promise<number> {

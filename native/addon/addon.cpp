@@ -25,6 +25,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   registerDevices(env, exports);
   registerLosses(env, exports);
   registerGraph(env, exports);
+  registerTrainer(env, exports);
 #if FLWNET_WITH_CUDA
   exports.Set("cudaCompiled", Napi::Boolean::New(env, true));
 #else

@@ -10,6 +10,7 @@ void registerEngine(Napi::Env env, Napi::Object exports);   // Engine class (eng
 void registerDevices(Napi::Env env, Napi::Object exports);  // cudaInfo() (devices_addon.cpp)
 void registerLosses(Napi::Env env, Napi::Object exports);   // losses and metrics (losses_addon.cpp)
 void registerGraph(Napi::Env env, Napi::Object exports);    // network graph and schedules (graph_addon.cpp)
+void registerTrainer(Napi::Env env, Napi::Object exports);  // Trainer, trainLossAndGradients (train_addon.cpp)
 
 // Turns the current C++ exception (flwnet::Error, std::bad_alloc, std::exception) into a JS
 // Error with `code`; for use in synchronous bindings' catch blocks.
