@@ -108,6 +108,7 @@ export interface NativeTrainExample {
 export interface NativeTrainerOptions {
   /** 0 = the number of cores. */
   threads: number;
+  cpuIsa: string;
   beta1: number;
   beta2: number;
   eps: number;
@@ -154,6 +155,7 @@ export interface NativeModule {
     lossWeights: Float64Array,
     threads: number,
     cancel: Int32Array,
+    cpuIsa?: string,
   ): Promise<{ losses: Float64Array; gradients: Float64Array }>;
   /** Where the module was loaded from. */
   path: string;

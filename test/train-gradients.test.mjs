@@ -70,10 +70,13 @@ function worstTensorError(gradients, reference) {
 const cases = trainingCases();
 if (cases.length === 0) test.skip(`golden training cases — skipped: no cases in ${path.join(sharedDir, 'fixtures', 'training')}`, () => {});
 
-for (const c of cases) {
-  sharedTest(`golden training case ${c.name}: losses and total gradient`, async (t) => {
+// Every instruction-set path this processor runs is held to the golden cases.
+const { cpuIsas } = (await import(path.join(packageRoot, 'dist', 'native.js'))).loadNative();
+
+for (const c of cases) for (const cpuIsa of cpuIsas) {
+  sharedTest(`golden training case ${c.name} (${cpuIsa}): losses and total gradient`, async (t) => {
     const tol = c.json.tolerance;
-    const { losses, gradients } = await lossAndGradients(c.params, c.batch, { threads: 2 });
+    const { losses, gradients } = await lossAndGradients(c.params, c.batch, { threads: 2, cpuIsa });
     for (const [key, expected] of Object.entries(c.json.losses)) {
       const rel = Math.abs(losses[LOSS_KEYS[key]] - expected) / Math.abs(expected);
       t.true(rel <= tol.loss_relative, `${key}: ${losses[LOSS_KEYS[key]]} vs ${expected} (relative error ${rel})`);
@@ -83,7 +86,9 @@ for (const c of cases) {
     t.true(worst.ratio <= tol.gradient_relative_l2_per_tensor, `worst tensor ${worst.name}: ${worst.ratio}`);
     t.log(`worst relative gradient error ${worst.ratio.toExponential(2)} (${worst.name})`);
   });
+}
 
+for (const c of cases) {
   sharedTest(`golden training case ${c.name}: each loss's gradient`, async (t) => {
     const tol = c.json.tolerance.gradient_relative_l2_per_tensor;
     for (const key of ONE_HOT) {

@@ -13,6 +13,7 @@
  */
 import { ClosedError, fromNativeError, InvalidInputError, InvalidOptionError } from '../errors';
 import { loadNative, type NativeTrainer, type NativeTrainExample } from '../native';
+import { checkCpuIsa, checkCpuIsaAvailable, type CpuIsaOption } from '../options';
 import { abortReason } from '../scheduler';
 import { FLWNET_PARAM_COUNT, FLWNET_WEIGHT_SCHEMA, FlwnetWeights } from '../weights';
 
@@ -82,6 +83,8 @@ export interface TrainerCoreOptions {
   params: Float32Array;
   /** Worker threads (default: the number of CPU cores). */
   threads?: number;
+  /** CPU instruction set, as for Enhancer.create (default: $FLWNET_CPU_ISA, else 'auto'). */
+  cpuIsa?: CpuIsaOption;
   adam: AdamConfig;
 }
 
@@ -211,7 +214,8 @@ export class TrainerCore {
     const threads = checkThreads(options.threads);
     const adam = checkAdam(options.adam);
     try {
-      return new TrainerCore(new (loadNative().Trainer)(params, { threads, ...adam }));
+      const cpuIsa = checkCpuIsaAvailable(checkCpuIsa(options.cpuIsa), loadNative().cpuIsas);
+      return new TrainerCore(new (loadNative().Trainer)(params, { threads, cpuIsa, ...adam }));
     } catch (err) {
       throw fromNativeError(err);
     }
@@ -294,17 +298,18 @@ export async function weightedLossAndGradients(
   weights: FlwnetWeights | Float32Array,
   batch: TrainExample[],
   lossWeights: LossWeights,
-  options?: { threads?: number; signal?: AbortSignal },
+  options?: { threads?: number; cpuIsa?: CpuIsaOption; signal?: AbortSignal },
 ): Promise<{ losses: TrainLosses; gradients: Record<string, Float64Array> }> {
   const params = paramsOf(weights);
   const examples = checkBatch(batch);
   const threads = checkThreads(options?.threads);
+  const cpuIsa = checkCpuIsaAvailable(checkCpuIsa(options?.cpuIsa), loadNative().cpuIsas);
   const signal = checkSignal(options?.signal);
   if (!Array.isArray(lossWeights) || lossWeights.length !== 5 || lossWeights.some((w) => typeof w !== 'number' || !Number.isFinite(w))) {
     throw new InvalidOptionError('lossWeights must be 5 finite numbers');
   }
   const result = await withCancel(signal, (cancel) =>
-    loadNative().trainLossAndGradients(params, examples, Float64Array.from(lossWeights), threads, cancel),
+    loadNative().trainLossAndGradients(params, examples, Float64Array.from(lossWeights), threads, cancel, cpuIsa),
   );
   return { losses: lossesFromNative(result.losses), gradients: unpackGradients(result.gradients) };
 }
@@ -313,7 +318,7 @@ export async function weightedLossAndGradients(
 export async function lossAndGradients(
   weights: FlwnetWeights | Float32Array,
   batch: TrainExample[],
-  options?: { threads?: number; signal?: AbortSignal },
+  options?: { threads?: number; cpuIsa?: CpuIsaOption; signal?: AbortSignal },
 ): Promise<{ losses: TrainLosses; gradients: Record<string, Float32Array | Float64Array> }> {
   return weightedLossAndGradients(weights, batch, [1, 1, 1, 1, 1], options);
 }

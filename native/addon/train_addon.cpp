@@ -131,8 +131,9 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     adam.decoupledWeightDecay = options.Get("decoupledWeightDecay").ToBoolean().Value();
     adam.clipGradNorm = numberOption(env, options, "clipGradNorm");
     const int threads = static_cast<int>(numberOption(env, options, "threads"));
+    const CpuIsaSetting isa = cpuIsaProperty(env, options, "cpuIsa");
     try {
-      trainer_ = std::make_shared<train::Trainer>(params.Data(), params.ElementLength(), threads, adam);
+      trainer_ = std::make_shared<train::Trainer>(params.Data(), params.ElementLength(), threads, adam, isa);
     } catch (const std::exception& e) {
       throw toJsError(env, e);
     }
@@ -223,7 +224,7 @@ struct GradientResult {
   std::vector<double> gradient;
 };
 
-// trainLossAndGradients(params, batch, lossWeights: Float64Array(5), threads, cancel?)
+// trainLossAndGradients(params, batch, lossWeights: Float64Array(5), threads, cancel?, cpuIsa?)
 //   -> Promise<{ losses: Float64Array(6), gradients: Float64Array(kParamCount) }>
 Napi::Value trainLossAndGradients(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -240,15 +241,18 @@ Napi::Value trainLossAndGradients(const Napi::CallbackInfo& info) {
   for (int i = 0; i < train::kLossCount; ++i) weights[i] = w[i];
   const int threads = info[3].ToNumber().Int32Value();
   const std::atomic<int32_t>* cancel = cancelFlag(env, info.Length() > 4 ? info[4] : env.Undefined(), &batch->keepAlive);
+  Napi::Object isaHolder = Napi::Object::New(env);
+  isaHolder.Set("cpuIsa", info.Length() > 5 ? info[5] : env.Undefined());
+  const CpuIsaSetting isa = cpuIsaProperty(env, isaHolder, "cpuIsa");
   std::vector<Napi::Object> keepAlive = batch->keepAlive;
   return runAsync<GradientResult>(
       env,
-      [params, batch, weights, threads, cancel]() {
+      [params, batch, weights, threads, cancel, isa]() {
         for (float p : *params) {
           if (!std::isfinite(p)) throw Error(ErrorCode::InvalidArgument, "the parameters hold a non-finite value");
         }
         cpu::ThreadPool pool(train::resolveThreads(threads));
-        train::TrainNetwork network(pool, train::chooseTrainKernels());
+        train::TrainNetwork network(pool, train::chooseTrainKernels(isa));
         train::StepScratch scratch;
         GradientResult result;
         result.gradient.assign(kParamCount, 0.0);

@@ -3,6 +3,8 @@
 #pragma once
 #include <cstddef>
 
+#include "core/engine_settings.h"
+
 namespace flwnet::train {
 
 constexpr int kTrainPad = 2;        // zero border of every tensor: the largest dilation
@@ -58,6 +60,7 @@ struct TrainKernels {
 };
 
 // The best kernels for this processor (FLWNET_CPU_ISA forces a choice, as for inference).
-const TrainKernels& chooseTrainKernels();
+// The kernels for `setting` (Auto: the best the processor runs; a forced set it lacks is InvalidArgument).
+const TrainKernels& chooseTrainKernels(CpuIsaSetting setting);
 
 }  // namespace flwnet::train

@@ -11,11 +11,6 @@
 namespace flwnet::train {
 namespace {
 
-const TrainKernels& kernels() {
-  static const TrainKernels& chosen = chooseTrainKernels();
-  return chosen;
-}
-
 void requireFinite(const float* values, size_t count, const char* what) {
   for (size_t i = 0; i < count; ++i) {
     if (!std::isfinite(values[i])) throw Error(ErrorCode::InvalidArgument, std::string(what) + " holds a non-finite value");
@@ -53,8 +48,8 @@ TrainLosses computeLossAndGradient(TrainNetwork& network, cpu::ThreadPool& pool,
   return losses;
 }
 
-Trainer::Trainer(const float* params, size_t count, int threads, const AdamConfig& adam)
-    : adam_(adam), pool_(resolveThreads(threads)), network_(pool_, kernels()) {
+Trainer::Trainer(const float* params, size_t count, int threads, const AdamConfig& adam, CpuIsaSetting isa)
+    : adam_(adam), pool_(resolveThreads(threads)), network_(pool_, chooseTrainKernels(isa)) {
   if (count != kParamCount) {
     throw Error(ErrorCode::InvalidArgument, "the trainer needs " + std::to_string(kParamCount) + " parameters, got " +
                                                 std::to_string(count));

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/engine_settings.h"
 #include "cpu/thread_pool.h"
 #include "train/train_batch.h"
 #include "train/train_network.h"
@@ -49,7 +50,7 @@ TrainLosses computeLossAndGradient(TrainNetwork& network, cpu::ThreadPool& pool,
 
 class Trainer {
  public:
-  Trainer(const float* params, size_t count, int threads, const AdamConfig& adam);
+  Trainer(const float* params, size_t count, int threads, const AdamConfig& adam, CpuIsaSetting isa);
 
   StepOutcome step(const TrainBatchView& batch, double lr, const std::atomic<int32_t>* cancel);
   std::vector<float> params() const;
