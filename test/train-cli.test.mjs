@@ -75,20 +75,21 @@ test('usage errors exit 2 with one line', async (t) => {
   t.regex(help.stdout, /--photos <dir>/);
 });
 
-trainerTest('bad data and bad hyper-parameters exit 1 with a clear message', async (t) => {
+trainerTest('bad data exits 1 and bad hyper-parameters exit 2, each with a clear message', async (t) => {
   const dir = tmpdir(t);
   const photos = await makePhotos(path.join(dir, 'photos'), 2);
   const out = path.join(dir, 'o.safetensors');
+  // Exit 1 for data that cannot be used, 2 for option values that cannot work (as every command).
   const cases = [
-    [['--photos', path.join(dir, 'missing')], /photos directory .* does not exist/],
-    [['--photos', photos, '--crop', '80'], /crop 80 is larger than p0 \(64 x 48/],
-    [['--photos', photos, '--exposure', '0.5,0.1'], /degradation.exposure must be/],
-    [['--photos', photos, '--lr', '5'], /lr must be a finite number in \(0, 1\]/],
-    [['--photos', photos, '--resume'], /cannot read the checkpoint .* does not exist/],
+    [['--photos', path.join(dir, 'missing')], /photos directory .* does not exist/, 1],
+    [['--photos', photos, '--crop', '80'], /crop 80 is larger than p0 \(64 x 48/, 2],
+    [['--photos', photos, '--exposure', '0.5,0.1'], /degradation.exposure must be/, 2],
+    [['--photos', photos, '--lr', '5'], /lr must be a finite number in \(0, 1\]/, 2],
+    [['--photos', photos, '--resume'], /cannot read the checkpoint .* does not exist/, 1],
   ];
-  for (const [args, message] of cases) {
+  for (const [args, message, code] of cases) {
     const result = await run(['train', ...args, '-o', out, '--steps', '3', '--threads', '1']);
-    t.is(result.code, 1, args.join(' '));
+    t.is(result.code, code, args.join(' '));
     t.regex(result.stderr, message);
     t.false(fs.existsSync(out));
   }
@@ -132,7 +133,7 @@ trainerTest('a short run writes the checkpoints, the JSONL log and the curve SVG
   // Resuming with different options is refused and leaves the files alone.
   const before = fs.readFileSync(out);
   const bad = await run([...args.slice(0, -6), '--batch', '3', '--crop', '24', '--val-split', '0.34', '--val-every', '3', '--resume']);
-  t.is(bad.code, 1);
+  t.is(bad.code, 2);
   t.regex(bad.stderr, /cannot resume .*batch differ/);
   t.true(fs.readFileSync(out).equals(before));
 });
