@@ -115,7 +115,7 @@ class CpuBackend final : public Backend {
     local.outputKind = request.outputKind;
     local.output = request.output;
     local.cancel = request.cancel;
-    cpu::planTiles(request.input.width, request.input.height, kStripWidth, pool_.size(), tiles_);
+    cpu::planTiles(request.input.width, request.input.height, kStripWidth, tiles_);
     pool_.run(tiles_.size(), [&](size_t unit, int worker) {
       throwIfCancelled(request.cancel);
       workers_[worker].run(network_, isa_.kernels, local, tiles_[unit]);
