@@ -14,6 +14,8 @@ import {
   checkOptionKeys,
   checkPrecision,
   checkSignal,
+  cpuKernelFromEnvironment,
+  type CpuKernelOption,
   DEFAULT_MAX_PIXELS,
   isPlainObject,
   MAX_PIXELS_LIMIT,
@@ -118,7 +120,7 @@ export class Enhancer {
     const weights = await resolveWeights(opts.weights as WeightsSource | undefined);
     const native = loadNative();
     const packed = weights.packed();
-    const common = { threads, precision, cudnn: backend === 'cudnn', maxPixels };
+    const common = { threads, precision, cudnn: backend === 'cudnn', maxPixels, cpuKernel: cpuKernelFromEnvironment() };
     const engine = openEngine(native, device, packed, common);
     return new Enhancer(engine, engine.deviceName, engine.description, maxPixels, weights);
   }
@@ -234,6 +236,7 @@ interface EngineSettings {
   precision: PrecisionOption;
   cudnn: boolean;
   maxPixels: number;
+  cpuKernel: CpuKernelOption;
 }
 
 function openEngine(native: NativeModule, device: DeviceOption, packed: Float32Array, settings: EngineSettings): NativeEngine {

@@ -32,6 +32,8 @@ export interface NativeEngineOptions {
   precision?: 'exact' | 'fast';
   cudnn?: boolean;
   maxPixels?: number;
+  /** CPU convolutions for e1..e6: 2-D Winograd blocks (auto) or the row-wise F(6,3) kernels. */
+  cpuKernel?: 'auto' | 'blocks' | 'rows';
 }
 
 export interface NativeEngine {

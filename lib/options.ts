@@ -53,6 +53,21 @@ export function checkPrecision(value: unknown): PrecisionOption {
   throw new InvalidOptionError(`precision must be 'exact' or 'fast', got ${describe(value)}`);
 }
 
+export type CpuKernelOption = 'auto' | 'blocks' | 'rows';
+const CPU_KERNELS: readonly CpuKernelOption[] = ['auto', 'blocks', 'rows'];
+
+/**
+ * The CPU convolution kernels for e1..e6 from FLWNET_CPU_KERNEL: 'blocks' (2-D Winograd, the
+ * default where the processor has AVX2 or AVX-512), or 'rows' (the previous row-wise Winograd
+ * engine), for comparing the two (`npm run bench` runs both). Unset or empty means 'auto'.
+ */
+export function cpuKernelFromEnvironment(): CpuKernelOption {
+  const value = process.env.FLWNET_CPU_KERNEL;
+  if (value === undefined || value === '') return 'auto';
+  if ((CPU_KERNELS as readonly string[]).includes(value)) return value as CpuKernelOption;
+  throw new InvalidOptionError(`FLWNET_CPU_KERNEL must be one of ${CPU_KERNELS.join(', ')}, got ${describe(value)}`);
+}
+
 export function checkBackend(value: unknown): BackendOption {
   if (value === undefined) return 'fused';
   if (value === 'fused' || value === 'cudnn') return value;

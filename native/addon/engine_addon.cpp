@@ -93,6 +93,13 @@ BackendOptions backendOptionsFromJs(Napi::Env env, Napi::Object options) {
   result.useCudnn = options.Get("cudnn").ToBoolean().Value();
   Napi::Value maxPixels = options.Get("maxPixels");
   result.maxPixels = maxPixels.IsNumber() ? static_cast<size_t>(maxPixels.As<Napi::Number>().DoubleValue()) : 0;
+  const Napi::Value cpuKernel = options.Get("cpuKernel");
+  if (cpuKernel.IsString()) {
+    const std::string name = cpuKernel.As<Napi::String>().Utf8Value();
+    if (name == "rows") result.cpuKernel = CpuKernel::RowWinograd;
+    else if (name == "blocks") result.cpuKernel = CpuKernel::BlockWinograd;
+    else if (name != "auto") throwInvalid(env, "cpuKernel must be 'auto', 'blocks' or 'rows'");
+  }
   return result;
 }
 

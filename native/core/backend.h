@@ -14,12 +14,18 @@ namespace flwnet {
 
 enum class Precision { Exact, Fast };
 
+// Which convolution kernels the CPU backend runs for e1..e6 where the processor has vector ones:
+// Auto = the 2-D Winograd blocks (native/cpu/winograd2d.h); RowWinograd = the row-wise F(6,3)
+// of native/cpu/winograd.h (the previous engine, kept for comparing the two).
+enum class CpuKernel { Auto, RowWinograd, BlockWinograd };
+
 struct BackendOptions {
   int threads = 0;                 // CPU worker threads; 0 = all hardware threads
   int deviceIndex = 0;             // CUDA device ordinal
   Precision precision = Precision::Exact;
   bool useCudnn = false;           // CUDA: convolutions through cuDNN instead of the fused kernels
   size_t maxPixels = 0;            // largest image accepted (sizes scratch limits); 0 = library default
+  CpuKernel cpuKernel = CpuKernel::Auto;
 };
 
 // One image to enhance. `output` points at width*height*channels elements of uint8_t (U8) or

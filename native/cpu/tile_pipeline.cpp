@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "input_rows.h"
 #include "winograd.h"
 
 namespace flwnet::cpu {
@@ -109,20 +110,8 @@ float* TileWorker::slotFor(int ring, int y) {
 }
 
 void TileWorker::computePrep(const LocalRequest& request, int y, int c0, int c1) {
-  const ImageU8& image = request.image;
-  float* in0 = slotFor(0, y) + static_cast<size_t>(c0 - colBase_) * 4;
-  float* xr = slotFor(1, y) + static_cast<size_t>(c0 - colBase_) * 4;
-  const uint8_t* px = image.data + (static_cast<size_t>(y) * image.width + c0) * image.channels;
-  for (int c = c0; c < c1; ++c, px += image.channels, in0 += 4, xr += 4) {
-    const double half = 0.5 * request.coarse->at(c, y);
-    for (int k = 0; k < 3; ++k) {
-      const double x = px[k] / 255.0;
-      in0[k] = static_cast<float>(x - half);
-      xr[k] = static_cast<float>(x);
-    }
-    in0[3] = static_cast<float>(half);
-    xr[3] = request.retouch[std::max(px[0], std::max(px[1], px[2]))];
-  }
+  const size_t offset = static_cast<size_t>(c0 - colBase_) * 4;
+  prepareInputRow(request, y, c0, c1, slotFor(0, y) + offset, slotFor(1, y) + offset);
 }
 
 void TileWorker::computeConv(const PackedNetwork& net, const ConvKernels& kernels, int stage, int y, int height,
@@ -176,19 +165,7 @@ void TileWorker::computeOutput(const PackedNetwork& net, const ConvKernels& kern
     kernels.direct(args);
   }
 
-  const size_t first = (static_cast<size_t>(y) * image.width + tile_.x0) * image.channels;
-  FinishRowArgs finish{};
-  finish.net = outRow_.data();
-  finish.count = args.count;
-  finish.channels = image.channels;
-  finish.input = image.data + first;
-  finish.kind = request.outputKind;
-  if (request.outputKind == OutputKind::U8) {
-    finish.output = static_cast<uint8_t*>(request.output) + first;
-  } else {
-    finish.output = static_cast<float*>(request.output) + first;
-  }
-  kernels.finish(finish);
+  finishOutputRow(request, kernels, y, tile_.x0, args.count, outRow_.data());
 }
 
 void TileWorker::run(const PackedNetwork& net, const ConvKernels& kernels, const LocalRequest& request,
