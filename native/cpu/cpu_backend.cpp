@@ -1,6 +1,7 @@
 // The CPU backend: the global branch in double, then the local branch streamed through row rings
 // (tile_pipeline.h) on a persistent pool of worker threads, with kernels chosen per processor.
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -124,7 +125,7 @@ class CpuBackend final : public Backend {
     local.outputKind = request.outputKind;
     local.output = request.output;
     local.cancel = request.cancel;
-    cpu::planTiles(request.input.width, request.input.height, block_ != nullptr ? kBlockStripWidth : kStripWidth, tiles_);
+    cpu::planTiles(request.input.width, request.input.height, block_ != nullptr ? (getenv("TUNE_W") ? atoi(getenv("TUNE_W")) : kBlockStripWidth) : kStripWidth, tiles_);
     pool_.run(tiles_.size(), [&](size_t unit, int worker) {
       throwIfCancelled(request.cancel);
       if (block_ != nullptr) {

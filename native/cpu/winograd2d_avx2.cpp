@@ -27,16 +27,15 @@ struct Isa256 {
   using V = Pair;
   static constexpr int kChunk = 6;
 
-  static V load(const float* p, int channels) {
-    if (channels == kLanes) return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)};
-    return {_mm256_insertf128_ps(_mm256_setzero_ps(), _mm_loadu_ps(p), 0), _mm256_setzero_ps()};  // 4 channels
+  static V loadQuad(const float* const p[4]) {
+    return {_mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p[0])), _mm_loadu_ps(p[1]), 1),
+            _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p[2])), _mm_loadu_ps(p[3]), 1)};
   }
-  static void storeChannels(float* p, V v, int channels) {
-    if (channels == kLanes) {
-      storeFull(p, v);
-    } else {
-      _mm_storeu_ps(p, _mm256_castps256_ps128(v.lo));
-    }
+  static void storeQuad(float* p, long stride, V v, int count) {
+    _mm_storeu_ps(p, _mm256_castps256_ps128(v.lo));
+    if (count > 1) _mm_storeu_ps(p + stride, _mm256_extractf128_ps(v.lo, 1));
+    if (count > 2) _mm_storeu_ps(p + 2 * stride, _mm256_castps256_ps128(v.hi));
+    if (count > 3) _mm_storeu_ps(p + 3 * stride, _mm256_extractf128_ps(v.hi, 1));
   }
   static V loadFull(const float* p) { return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
   static void storeFull(float* p, V v) {
@@ -46,7 +45,7 @@ struct Isa256 {
   static __m256 leaky(__m256 y) {
     return _mm256_blendv_ps(y, _mm256_mul_ps(y, _mm256_set1_ps(0.01f)), _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_NGT_UQ));
   }
-  static V activate(V v, V bias) { return {leaky(_mm256_add_ps(v.lo, bias.lo)), leaky(_mm256_add_ps(v.hi, bias.hi))}; }
+  static V leaky(V v) { return {leaky(v.lo), leaky(v.hi)}; }
 
   template <int N, int K>
   static void gemm(const float* v, const float* u, float* m) {

@@ -21,20 +21,20 @@ struct Ops512 {
 struct Isa512 {
   using Ops = Ops512;
   using V = __m512;
-  static constexpr int kChunk = 12;
+  static constexpr int kChunk = 8;
 
-  static __mmask16 maskOf(int channels) { return static_cast<__mmask16>((1u << channels) - 1u); }
-  static V load(const float* p, int channels) {
-    return channels == kLanes ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(maskOf(channels), p);
+  static V loadQuad(const float* const p[4]) {
+    const __m512 lo = _mm512_insertf32x4(_mm512_castps128_ps512(_mm_loadu_ps(p[0])), _mm_loadu_ps(p[1]), 1);
+    return _mm512_insertf32x4(_mm512_insertf32x4(lo, _mm_loadu_ps(p[2]), 2), _mm_loadu_ps(p[3]), 3);
   }
-  static void storeChannels(float* p, V v, int channels) {
-    if (channels == kLanes) _mm512_storeu_ps(p, v);
-    else _mm512_mask_storeu_ps(p, maskOf(channels), v);
+  // Lanes 4q..4q+3 go to p + q * stride by a masked store of the whole vector placed 4q floats
+  // earlier (still inside the caller's buffer, as stride >= 4).
+  static void storeQuad(float* p, long stride, V v, int count) {
+    for (int q = 0; q < count; ++q) _mm512_mask_storeu_ps(p + q * (stride - 4), static_cast<__mmask16>(0xFu << (4 * q)), v);
   }
   static V loadFull(const float* p) { return _mm512_loadu_ps(p); }
   static void storeFull(float* p, V v) { _mm512_storeu_ps(p, v); }
-  static V activate(V v, V bias) {
-    const V y = _mm512_add_ps(v, bias);
+  static V leaky(V y) {
     return _mm512_mask_mul_ps(y, _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_NGT_UQ), y, _mm512_set1_ps(0.01f));
   }
 
