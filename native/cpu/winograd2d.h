@@ -36,7 +36,7 @@ struct BlockArgs {
   float* scratch;         // kBlockScratchFloats floats, 64-byte aligned, owned by the calling thread
 };
 
-constexpr long kBlockScratchFloats = 64L * 12 * (32 + 16);
+constexpr long kBlockScratchFloats = 64L * (12 * (32 + 16) + 32);
 
 using BlockKernel = void (*)(const BlockArgs& args);
 

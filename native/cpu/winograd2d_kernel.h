@@ -21,6 +21,10 @@ namespace flwnet::cpu {
 namespace {
 
 constexpr int kMaxBlockReduction = 32;
+// Floats added to each point's slice of the scratch buffers: without them a tile's 8 points along
+// y lie 4 KiB apart and map to one L1 set, and the transforms' stores and the inverse's loads
+// evict each other.
+constexpr int kPointPad = 16;
 constexpr int kPrefetchTiles = 4;  // how far ahead of the transform the input rows are requested
 
 template <class Isa, int K>
@@ -28,6 +32,8 @@ struct Block2d {
   using Ops = typename Isa::Ops;
   using V = typename Isa::V;
   static constexpr int N = Isa::kChunk;
+  static constexpr long kVStride = static_cast<long>(N) * K + kPointPad;       // floats per point in v
+  static constexpr long kMStride = static_cast<long>(N) * kLanes + kPointPad;  // floats per point in m
 
   // v[point][slot][K] for one tile, its 16-channel sources.
   static void transformTile(const BlockArgs& a, int tile, int slot, float* v) {
@@ -52,7 +58,7 @@ struct Block2d {
         for (int r = 0; r < kBlockInputRows; ++r) d[r] = x[r][px];
         winogradInputTransform<Ops>(d, t);
         for (int py = 0; py < kWinogradPoints; ++py) {
-          Isa::storeFull(v + (static_cast<long>(py * kWinogradPoints + px) * N + slot) * K + offset, t[py]);
+          Isa::storeFull(v + (py * kWinogradPoints + px) * kVStride + slot * K + offset, t[py]);
         }
       }
       offset += channels;
@@ -85,7 +91,7 @@ struct Block2d {
       for (int r = 0; r < kBlockInputRows; ++r) d[r] = x[r][px];
       winogradInputTransform<Ops>(d, t);
       for (int py = 0; py < kWinogradPoints; ++py) {
-        Isa::storeQuad(v + (static_cast<long>(py * kWinogradPoints + px) * N + slot) * K + offset, K, t[py], count);
+        Isa::storeQuad(v + (py * kWinogradPoints + px) * kVStride + slot * K + offset, K, t[py], count);
       }
     }
   }
@@ -99,7 +105,7 @@ struct Block2d {
     for (int px = 0; px < kWinogradPoints; ++px) {
       V mv[kWinogradPoints], o[kWinogradOutputs];
       for (int py = 0; py < kWinogradPoints; ++py) {
-        mv[py] = Isa::loadFull(m + (static_cast<long>(py * kWinogradPoints + px) * N + slot) * kLanes);
+        mv[py] = Isa::loadFull(m + (py * kWinogradPoints + px) * kMStride + slot * kLanes);
       }
       if (px == 1) mv[1] = Ops::add(mv[1], bias);
       winogradOutputTransform<Ops>(mv, o);
@@ -145,8 +151,8 @@ struct Block2d {
       for (int p = 0; p < n; p += 4) transformQuad(a, s, offset, first + p, p, n - p < 4 ? n - p : 4, v);
     }
     for (int point = 0; point < kPoints2d; ++point) {
-      Isa::template gemm<n, K>(v + static_cast<long>(point) * N * K, a.weights + static_cast<long>(point) * K * kLanes,
-                               m + static_cast<long>(point) * N * kLanes);
+      Isa::template gemm<n, K>(v + point * kVStride, a.weights + static_cast<long>(point) * K * kLanes,
+                               m + point * kMStride);
     }
     const V bias = Isa::loadFull(a.bias);
     for (int p = 0; p < n; ++p) inverseTile(a, first + p, p, m, bias);
@@ -162,7 +168,7 @@ struct Block2d {
 
   static void run(const BlockArgs& a, float* scratch) {
     float* v = scratch;
-    float* m = scratch + static_cast<long>(kPoints2d) * N * kMaxBlockReduction;
+    float* m = scratch + kPoints2d * kVStride;
     const int tiles = tileCount(a.count, a.dilation);
     int tile = 0;
     for (; tile + N <= tiles; tile += N) chunk<N>(a, tile, v, m);
@@ -172,7 +178,7 @@ struct Block2d {
 
 // Floats of scratch a kernel with chunks of `chunk` tiles needs.
 constexpr long blockScratchFloats(int chunk) {
-  return static_cast<long>(kPoints2d) * chunk * (kMaxBlockReduction + kLanes);
+  return static_cast<long>(kPoints2d) * (chunk * (kMaxBlockReduction + kLanes) + 2 * kPointPad);
 }
 
 // Calls run(std::integral_constant<int, K>) for the layer's input channels K (e1..e6: 4, 16, 20, 32).
