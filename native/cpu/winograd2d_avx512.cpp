@@ -1,6 +1,7 @@
 // The AVX-512 F(6x6, 3x3) block kernel (winograd2d_kernel.h): one zmm holds a pixel's 16
-// channels; a GEMM block of 12 tiles keeps 12 accumulators, the weight vector and the broadcasts
-// in registers.
+// channels; a GEMM block of 8 tiles keeps 8 accumulators and the weight vector in registers (the
+// broadcasts come from memory), and keeps the chunk's transformed tiles (64 points x 8 tiles x K)
+// and products small enough for L1/L2.
 #include <immintrin.h>
 
 #include "winograd2d_kernel.h"
