@@ -1,15 +1,25 @@
-// `npm run bench`: CPU throughput of enhanceRaw against onnxruntime-node running the published
-// model's ONNX export on the same input, in the same run. Prints MPix/s and ratios; writes
-// bench/results/cpu.json.
+// `npm run bench`: CPU throughput of enhanceRaw, in one run:
+// - the engine (FLWNET_CPU_KERNEL, default auto: the 2-D Winograd blocks) against the previous
+//   kernels (FLWNET_BENCH_BASELINE_KERNEL, default rows: the row-wise Winograd), timed in
+//   alternation so that both see the same machine load;
+// - its effective multiply-add rate (MPix/s x 15,840 multiply-adds per pixel of the local branch,
+//   as a direct convolution would count them) as a multiple of the machine's fp32 FMA peak,
+//   measured by a small vectorised program (bench/fma_peak.cpp) before and after the engines;
+// - onnxruntime-node running the published model's ONNX export on the same input.
+// Prints the numbers and writes bench/results/cpu.json.
 import os from 'node:os';
 import { Enhancer } from 'flwnet';
 import { benchWeights, machineDescription, onnxFeeds, openOnnxPeer, syntheticImage, timeIt, writeResult } from './common.mjs';
+import { measureFmaPeak } from './fma-peak.mjs';
 
 const SIZES = [
   [600, 400],
   [1920, 1080],
 ];
+const MACS_PER_PIXEL = 15840; // e1..e7: 9 x (4x16 + 16x16 + 20x16 + 16x16 + 16x16 + 32x16 + 16x6)
 const threads = Number(process.env.FLWNET_BENCH_THREADS || os.cpus().length);
+const kernel = process.env.FLWNET_CPU_KERNEL || 'auto';
+const baselineKernel = process.env.FLWNET_BENCH_BASELINE_KERNEL || 'rows';
 
 async function onnxRunner(features, image) {
   const peer = await openOnnxPeer(threads);
@@ -18,40 +28,97 @@ async function onnxRunner(features, image) {
   return { run: () => peer.session.run(feeds) };
 }
 
+async function openEngine(cpuKernel) {
+  return Enhancer.create({ weights: benchWeights(), device: 'cpu', threads, cpuKernel });
+}
+
+/** Runs the functions in turn, round after round, until `minRuns` rounds and `minSeconds`; medians. */
+async function timeAlternating(fns, { warmup = 1, minRuns = 5, minSeconds = 4 } = {}) {
+  for (let i = 0; i < warmup; i++) for (const fn of fns) await fn();
+  const times = fns.map(() => []);
+  const start = performance.now();
+  while (times[0].length < minRuns || performance.now() - start < minSeconds * 1000) {
+    for (let i = 0; i < fns.length; i++) {
+      const t0 = performance.now();
+      await fns[i]();
+      times[i].push((performance.now() - t0) / 1000);
+    }
+  }
+  return times.map((list) => {
+    const sorted = list.slice().sort((a, b) => a - b);
+    return { median: sorted[Math.floor(sorted.length / 2)], min: sorted[0], runs: sorted.length };
+  });
+}
+
+function peakOf(before, after) {
+  const measured = [before, after].filter((p) => !p.skipped);
+  if (measured.length === 0) return { skipped: before.skipped, before, after };
+  const gfma = measured.reduce((sum, p) => sum + p.gfma, 0) / measured.length;
+  return { isa: measured[0].isa, lanes: measured[0].lanes, gfma, before, after };
+}
+
 async function main() {
-  const weights = benchWeights();
-  const enhancer = await Enhancer.create({ weights, device: 'cpu', threads });
-  console.log(`flwnet: ${enhancer.description}`);
+  const peakBefore = measureFmaPeak(threads);
+  const engine = await openEngine(kernel);
+  const baseline = await openEngine(baselineKernel);
+  console.log(`flwnet:   ${engine.description} (FLWNET_CPU_KERNEL=${kernel})`);
+  console.log(`baseline: ${baseline.description} (FLWNET_BENCH_BASELINE_KERNEL=${baselineKernel})`);
   const rows = [];
   for (const [width, height] of SIZES) {
     const image = syntheticImage(width, height);
     const mpix = (width * height) / 1e6;
-    const ours = await timeIt(() => enhancer.enhanceRaw(image, { exposure: 0.4 }));
-    const { features } = await enhancer.inspect(image, { exposure: 0.4 });
+    const [ours, base] = await timeAlternating([
+      () => engine.enhanceRaw(image, { exposure: 0.4 }),
+      () => baseline.enhanceRaw(image, { exposure: 0.4 }),
+    ]);
+    const { features } = await engine.inspect(image, { exposure: 0.4 });
     const ort = await onnxRunner(features, image);
     const peer = ort.run ? await timeIt(ort.run) : undefined;
-    const row = {
+    rows.push({
       size: `${width}x${height}`,
       flwnetMPixPerS: mpix / ours.median,
       flwnetSeconds: ours.median,
+      flwnetRuns: ours.runs,
+      baselineMPixPerS: mpix / base.median,
+      baselineSeconds: base.median,
+      speedupOverBaseline: base.median / ours.median,
+      effectiveGmacPerS: (mpix / ours.median) * MACS_PER_PIXEL / 1000,
+      baselineEffectiveGmacPerS: (mpix / base.median) * MACS_PER_PIXEL / 1000,
       onnxruntimeMPixPerS: peer ? mpix / peer.median : null,
       onnxruntimeSeconds: peer ? peer.median : null,
       ratio: peer ? peer.median / ours.median : null,
       onnxruntimeSkipped: ort.skipped,
-    };
-    rows.push(row);
-    const ratio = row.ratio ? `${row.ratio.toFixed(2)}x onnxruntime (${row.onnxruntimeMPixPerS.toFixed(3)} MPix/s)` : ort.skipped;
-    console.log(`${row.size.padEnd(10)} flwnet ${row.flwnetMPixPerS.toFixed(3)} MPix/s  ${ratio}`);
+    });
+  }
+  await engine.close();
+  await baseline.close();
+  const peak = peakOf(peakBefore, measureFmaPeak(threads));
+  console.log(peak.skipped ? `fp32 FMA peak: ${peak.skipped}` : `fp32 FMA peak (${peak.isa}, ${threads} threads): ${peak.gfma.toFixed(1)} GFMA/s`);
+  for (const row of rows) {
+    row.peakMultiple = peak.skipped ? null : row.effectiveGmacPerS / peak.gfma;
+    row.baselinePeakMultiple = peak.skipped ? null : row.baselineEffectiveGmacPerS / peak.gfma;
+    const ofPeak = row.peakMultiple === null ? '' : ` = ${row.peakMultiple.toFixed(2)}x FMA peak`;
+    const onnx = row.ratio ? `${row.ratio.toFixed(2)}x onnxruntime (${row.onnxruntimeMPixPerS.toFixed(3)} MPix/s)` : row.onnxruntimeSkipped;
+    console.log(
+      `${row.size.padEnd(10)} flwnet ${row.flwnetMPixPerS.toFixed(3)} MPix/s, ${row.effectiveGmacPerS.toFixed(1)} GMAC/s${ofPeak}; ` +
+        `${row.speedupOverBaseline.toFixed(2)}x the baseline (${row.baselineMPixPerS.toFixed(3)} MPix/s); ${onnx}`,
+    );
   }
   writeResult('cpu.json', {
-    benchmark: 'enhanceRaw uint8, CPU, synthetic dark image; onnxruntime-node session.run on the same pixels (features precomputed)',
+    benchmark:
+      'enhanceRaw uint8, CPU, synthetic dark image; engine and baseline kernels timed alternately in one run; ' +
+      'effective GMAC/s = MPix/s x 15,840 against the fp32 FMA peak of bench/fma_peak.cpp; ' +
+      'onnxruntime-node session.run on the same pixels (features precomputed)',
     machine: machineDescription(),
     threads,
-    backend: enhancer.description,
+    backend: engine.description,
+    baselineBackend: baseline.description,
+    kernel,
+    baselineKernel,
+    fmaPeak: peak,
     date: new Date().toISOString(),
     rows,
   });
-  await enhancer.close();
 }
 
 main().catch((err) => {

@@ -25,6 +25,8 @@ import {
   checkOptionKeys,
   checkPrecision,
   checkSignal,
+  checkCpuKernel,
+  type CpuKernelOption,
   DEFAULT_MAX_PIXELS,
   describe,
   MAX_PIXELS_LIMIT,
@@ -59,6 +61,8 @@ export interface EnhancerOptions {
   cpuIsa?: CpuIsaOption;
   /** CPU: run e1..e6 through Winograd kernels (false: direct convolutions). Default: env FLWNET_CPU_WINOGRAD ('0'/'1'), else true. */
   cpuWinograd?: boolean;
+  /** CPU convolutions for e1..e6: 'blocks' (2-D Winograd), 'rows' (row-wise F(6,3)) or 'auto' (blocks). Default: env FLWNET_CPU_KERNEL, else 'auto'. */
+  cpuKernel?: CpuKernelOption;
   /** GPU kernel of precision 'exact': 'stream' or 'tile' (same results). Default: env FLWNET_CUDA_EXACT_KERNEL, else 'stream'. */
   cudaExactKernel?: CudaExactKernelOption;
 }
@@ -119,7 +123,7 @@ export interface InspectResult {
 
 /** The option names of Enhancer.create and of one enhance() call (top-level enhance() takes both). */
 export const ENHANCER_KEYS: readonly string[] = [
-  'weights', 'device', 'threads', 'precision', 'backend', 'maxPixels', 'cpuIsa', 'cpuWinograd', 'cudaExactKernel',
+  'weights', 'device', 'threads', 'precision', 'backend', 'maxPixels', 'cpuIsa', 'cpuWinograd', 'cpuKernel', 'cudaExactKernel',
 ];
 export const ENHANCE_KEYS: readonly string[] = ['exposure', 'format', 'quality', 'metadata', 'background', 'signal'];
 const RAW_KEYS = ['exposure', 'output', 'signal'] as const;
@@ -166,13 +170,16 @@ export class Enhancer {
       const maxPixels = checkInteger('maxPixels', opts.maxPixels, 1, MAX_PIXELS_LIMIT, DEFAULT_MAX_PIXELS);
       const cpuIsa = checkCpuIsa(opts.cpuIsa);
       const cpuWinograd = checkCpuWinograd(opts.cpuWinograd);
+      const cpuKernel = checkCpuKernel(opts.cpuKernel).value;
       const cudaExactKernel = checkCudaExactKernel(opts.cudaExactKernel).value;
       if (backend === 'cudnn' && device === 'cpu') {
         throw new InvalidOptionError("backend 'cudnn' needs a GPU device ('cuda', 'cuda:N' or 'auto')");
       }
       const weights = await resolveWeights(opts.weights as WeightsSource | undefined);
       const cpuIsaValue = checkCpuIsaAvailable(cpuIsa, loadNative().cpuIsas);
-      const settings = { threads, precision, cudnn: backend === 'cudnn', maxPixels, cpuIsa: cpuIsaValue, cpuWinograd, cudaExactKernel };
+      const settings = {
+        threads, precision, cudnn: backend === 'cudnn', maxPixels, cpuIsa: cpuIsaValue, cpuWinograd, cpuKernel, cudaExactKernel,
+      };
       const engine = await openEngine(device, weights.packed(), settings);
       return new Enhancer(CREATE, engine, engine.deviceName, engine.description, maxPixels, weights);
     });
@@ -320,6 +327,7 @@ interface EngineSettings {
   maxPixels: number;
   cpuIsa: CpuIsaOption;
   cpuWinograd: boolean;
+  cpuKernel: CpuKernelOption;
   cudaExactKernel: CudaExactKernelOption;
 }
 

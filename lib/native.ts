@@ -34,6 +34,8 @@ export interface NativeEngineOptions {
   maxPixels?: number;
   cpuIsa?: 'auto' | 'scalar' | 'avx2' | 'avx512';
   cpuWinograd?: boolean;
+  /** CPU convolutions for e1..e6: 2-D Winograd blocks (auto) or the row-wise F(6,3) kernels. */
+  cpuKernel?: 'auto' | 'blocks' | 'rows';
   cudaExactKernel?: 'stream' | 'tile';
 }
 

@@ -56,6 +56,8 @@ export function checkPrecision(value: unknown): PrecisionOption {
   throw new InvalidOptionError(`precision must be 'exact' or 'fast', got ${describe(value)}`);
 }
 
+export type CpuKernelOption = 'auto' | 'blocks' | 'rows';
+
 export function checkBackend(value: unknown): BackendOption {
   if (value === undefined) return 'fused';
   if (value === 'fused' || value === 'cudnn') return value;
@@ -98,6 +100,15 @@ function checkChoice<T extends string>(
 /** cpuIsa, default env FLWNET_CPU_ISA, else 'auto' (the best the processor supports). */
 export function checkCpuIsa(value: unknown): EngineSetting<CpuIsaOption> {
   return checkChoice('cpuIsa', value, 'FLWNET_CPU_ISA', ['auto', 'scalar', 'avx2', 'avx512'], 'auto');
+}
+
+/**
+ * cpuKernel, default env FLWNET_CPU_KERNEL, else 'auto': the CPU convolutions for e1..e6 — 'blocks'
+ * (2-D Winograd, what 'auto' picks where the processor has AVX2 or AVX-512) or 'rows' (the
+ * previous row-wise Winograd engine, kept so `npm run bench` can compare the two).
+ */
+export function checkCpuKernel(value: unknown): EngineSetting<CpuKernelOption> {
+  return checkChoice('cpuKernel', value, 'FLWNET_CPU_KERNEL', ['auto', 'blocks', 'rows'], 'auto');
 }
 
 /** Refuses an instruction set the processor does not run (`available`: the addon's cpuIsas). */

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Enhancer, type EnhancerOptions } from './enhancer';
 import {
   checkCpuIsa,
+  checkCpuKernel,
   checkCpuWinograd,
   checkCudaExactKernel,
   checkBackend,
@@ -105,6 +106,7 @@ function engineKey(options: EnhancerOptions): string | undefined {
     // opens a new engine rather than reusing one built with the old setting.
     checkCpuIsa(options.cpuIsa).value,
     checkCpuWinograd(options.cpuWinograd),
+    checkCpuKernel(options.cpuKernel).value,
     checkCudaExactKernel(options.cudaExactKernel).value,
   ]);
 }

@@ -107,6 +107,13 @@ BackendOptions backendOptionsFromJs(Napi::Env env, Napi::Object options) {
   result.cpuIsa = cpuIsaProperty(env, options, "cpuIsa");
   Napi::Value winograd = options.Get("cpuWinograd");
   result.cpuWinograd = winograd.IsUndefined() ? true : winograd.ToBoolean().Value();
+  const Napi::Value cpuKernel = options.Get("cpuKernel");
+  if (cpuKernel.IsString()) {
+    const std::string name = cpuKernel.As<Napi::String>().Utf8Value();
+    if (name == "rows") result.cpuKernel = CpuKernel::RowWinograd;
+    else if (name == "blocks") result.cpuKernel = CpuKernel::BlockWinograd;
+    else if (name != "auto") throwInvalid(env, "cpuKernel must be 'auto', 'blocks' or 'rows'");
+  }
   result.cudaExactKernel = cudaExactKernelProperty(env, options);
   return result;
 }

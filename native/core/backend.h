@@ -25,6 +25,7 @@ struct BackendOptions {
   size_t maxPixels = 0;            // largest image accepted (sizes scratch limits); 0 = library default
   CpuIsaSetting cpuIsa = CpuIsaSetting::Auto;
   bool cpuWinograd = true;         // CPU: e1..e6 through Winograd kernels (false: direct; scalar is always direct)
+  CpuKernel cpuKernel = CpuKernel::Auto;
   CudaExactKernel cudaExactKernel = CudaExactKernel::Stream;
 };
 

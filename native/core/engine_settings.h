@@ -12,4 +12,9 @@ enum class CpuIsaSetting { Auto, Scalar, Avx2, Avx512 };
 // default) or Tile (16x16 output tiles). Both give the same results within fp32 summation order.
 enum class CudaExactKernel { Stream, Tile };
 
+// Which convolution kernels the CPU backend runs for e1..e6 where the processor has vector ones:
+// Auto = the 2-D Winograd blocks (native/cpu/winograd2d.h); RowWinograd = the row-wise F(6,3)
+// of native/cpu/winograd.h (the previous engine, kept for comparing the two).
+enum class CpuKernel { Auto, RowWinograd, BlockWinograd };
+
 }  // namespace flwnet

@@ -8,6 +8,7 @@
 #include "core/backend.h"
 #include "core/error.h"
 #include "local_schedule.h"
+#include "input_rows.h"
 #include "winograd.h"
 
 namespace flwnet::cpu {
@@ -63,29 +64,16 @@ int producerOf(int ring) { return ring < 2 ? 0 : ring - 1; }
 
 }  // namespace
 
-void planTiles(int width, int height, int maxStripWidth, int workers, std::vector<Tile>& tiles) {
-  // Every cut between tiles recomputes a halo along its whole length, so among the plans whose
-  // tile count the threads divide evenly (equal tiles handed out dynamically then keep every
-  // thread busy to the end), take the one with the least total cut length. E.g. 600x400 on 2
-  // threads: 2 strips (one cut of 400 rows) rather than 2 x 2 tiles (measured 1.3% faster) or
-  // 3 strips x 3 bands (9 tiles: one thread idles for a ninth of the time).
-  const int minStrips = std::max(1, (width + maxStripWidth - 1) / maxStripWidth);
-  const int maxStrips = std::max(minStrips, std::min(width / 16, minStrips + 4 * workers));
-  const int maxBands = std::max(1, height / 48);
-  int strips = minStrips, bands = 1;
-  int64_t bestCut = -1;
-  for (int s = minStrips; s <= maxStrips; ++s) {
-    for (int b = 1; b <= maxBands; ++b) {
-      if ((s * b) % workers != 0) continue;
-      const int64_t cut = static_cast<int64_t>(s - 1) * height + static_cast<int64_t>(b - 1) * width;
-      if (bestCut < 0 || cut < bestCut) {
-        bestCut = cut;
-        strips = s;
-        bands = b;
-      }
-      break;  // more bands only lengthen the cut
-    }
-  }
+void planTiles(int width, int height, int maxStripWidth, std::vector<Tile>& tiles) {
+  // The plan depends on the image size only, never on the thread count: a tile's Winograd tiles
+  // start at its own left edge and its halo is recomputed, so moving a cut changes the rounding
+  // of the pixels near it, and the output must not depend on the machine. Strips as wide as the
+  // cache allows; bands so that there are at least kMinTiles tiles for the threads to share (a
+  // band cut recomputes a halo of about 8 rows along the width: 1.5% at 1920x1080 in 2 bands).
+  constexpr int kMinTiles = 8;
+  constexpr int kMinBandRows = 64;
+  const int strips = std::max(1, std::min((width + maxStripWidth - 1) / maxStripWidth, std::max(1, width / 16)));
+  const int bands = std::max(1, std::min((kMinTiles + strips - 1) / strips, height / kMinBandRows));
   tiles.clear();
   for (int b = 0; b < bands; ++b) {
     const int y0 = static_cast<int>(static_cast<int64_t>(height) * b / bands);
@@ -134,20 +122,8 @@ float* TileWorker::ringRowFor(int ring, int y) {
 }
 
 void TileWorker::computePrep(const LocalRequest& request, int y, int c0, int c1) {
-  const ImageU8& image = request.image;
-  float* in0 = ringRowFor(0, y) + static_cast<size_t>(c0 - colBase_) * 4;
-  float* xr = ringRowFor(1, y) + static_cast<size_t>(c0 - colBase_) * 4;
-  const uint8_t* px = image.data + (static_cast<size_t>(y) * image.width + c0) * image.channels;
-  for (int c = c0; c < c1; ++c, px += image.channels, in0 += 4, xr += 4) {
-    const double half = 0.5 * request.coarse->at(c, y);
-    for (int k = 0; k < 3; ++k) {
-      const double x = px[k] / 255.0;
-      in0[k] = static_cast<float>(x - half);
-      xr[k] = static_cast<float>(x);
-    }
-    in0[3] = static_cast<float>(half);
-    xr[3] = request.retouch[std::max(px[0], std::max(px[1], px[2]))];
-  }
+  const size_t offset = static_cast<size_t>(c0 - colBase_) * 4;
+  prepareInputRow(request, y, c0, c1, ringRowFor(0, y) + offset, ringRowFor(1, y) + offset);
 }
 
 void TileWorker::computeConv(const PackedNetwork& net, const ConvKernels& kernels, int stage, int y, int height,
@@ -201,19 +177,7 @@ void TileWorker::computeOutput(const PackedNetwork& net, const ConvKernels& kern
     kernels.direct(args);
   }
 
-  const size_t first = (static_cast<size_t>(y) * image.width + tile_.x0) * image.channels;
-  FinishRowArgs finish{};
-  finish.net = outRow_.data();
-  finish.count = args.count;
-  finish.channels = image.channels;
-  finish.input = image.data + first;
-  finish.kind = request.outputKind;
-  if (request.outputKind == OutputKind::U8) {
-    finish.output = static_cast<uint8_t*>(request.output) + first;
-  } else {
-    finish.output = static_cast<float*>(request.output) + first;
-  }
-  kernels.finish(finish);
+  finishOutputRow(request, kernels, y, tile_.x0, args.count, outRow_.data());
 }
 
 void TileWorker::run(const PackedNetwork& net, const ConvKernels& kernels, const LocalRequest& request,

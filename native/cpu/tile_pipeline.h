@@ -31,10 +31,10 @@ struct Tile {
   int y0, y1;  // output rows [y0, y1)
 };
 
-// Splits an image into tiles: strips no wider than maxStripWidth, cut into strips and bands so
-// that `workers` threads get equal numbers of tiles where the image allows.
-// Replaces the contents of `tiles` (reusing its storage across requests).
-void planTiles(int width, int height, int maxStripWidth, int workers, std::vector<Tile>& tiles);
+// Splits an image into tiles: strips no wider than maxStripWidth, cut into bands so that there
+// are enough tiles to share among threads. The plan depends on the image size only, so the output
+// is bit-identical for every thread count. Replaces the contents of `tiles` (reusing its storage).
+void planTiles(int width, int height, int maxStripWidth, std::vector<Tile>& tiles);
 
 // Per-thread scratch: the row rings of one tile. Allocated once per worker and grown only when
 // a wider tile arrives.

@@ -1,0 +1,57 @@
+// The two ends of a tile row shared by both CPU schedules (tile_pipeline.h, block_pipeline.h):
+// the inputs e1 and e3 read, made from the image row, and the enhanced row written out.
+#pragma once
+#include <algorithm>
+#include <cstddef>
+
+#include "conv_kernels.h"
+#include "tile_pipeline.h"
+
+namespace flwnet::cpu {
+
+// value / 255.0 for every byte value: the same doubles as the division, without three double
+// divisions per pixel.
+struct ByteScale {
+  double value[256];
+  ByteScale() {
+    for (int i = 0; i < 256; ++i) value[i] = i / 255.0;
+  }
+};
+
+// Columns [c0, c1) of row y: in0 = [x - Vc/2, Vc/2] and xr = [x, r], 4 floats per pixel each.
+inline void prepareInputRow(const LocalRequest& request, int y, int c0, int c1, float* in0, float* xr) {
+  static const ByteScale scale;
+  const ImageU8& image = request.image;
+  const uint8_t* px = image.data + (static_cast<size_t>(y) * image.width + c0) * image.channels;
+  for (int c = c0; c < c1; ++c, px += image.channels, in0 += 4, xr += 4) {
+    const double half = 0.5 * request.coarse->at(c, y);
+    for (int k = 0; k < 3; ++k) {
+      const double x = scale.value[px[k]];
+      in0[k] = static_cast<float>(x - half);
+      xr[k] = static_cast<float>(x);
+    }
+    in0[3] = static_cast<float>(half);
+    xr[3] = request.retouch[std::max(px[0], std::max(px[1], px[2]))];
+  }
+}
+
+// Writes `count` pixels of row y from column x0 in the request's format, from e7's output `net`.
+inline void finishOutputRow(const LocalRequest& request, const ConvKernels& kernels, int y, int x0, int count,
+                            const float* net) {
+  const ImageU8& image = request.image;
+  const size_t first = (static_cast<size_t>(y) * image.width + x0) * image.channels;
+  FinishRowArgs finish{};
+  finish.net = net;
+  finish.count = count;
+  finish.channels = image.channels;
+  finish.input = image.data + first;
+  finish.kind = request.outputKind;
+  if (request.outputKind == OutputKind::U8) {
+    finish.output = static_cast<uint8_t*>(request.output) + first;
+  } else {
+    finish.output = static_cast<float*>(request.output) + first;
+  }
+  kernels.finish(finish);
+}
+
+}  // namespace flwnet::cpu

@@ -1,0 +1,78 @@
+// The AVX2 F(6x6, 3x3) block kernel (winograd2d_kernel.h): a pixel's 16 channels are two ymm
+// registers; a GEMM block of 6 tiles keeps 12 accumulators, two weight vectors and a broadcast
+// in the 16 registers.
+#include <immintrin.h>
+
+#include "winograd2d_kernel.h"
+
+namespace flwnet::cpu {
+namespace {
+
+struct Pair {
+  __m256 lo, hi;
+};
+
+struct OpsPair {
+  using V = Pair;
+  static V add(V a, V b) { return {_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)}; }
+  static V sub(V a, V b) { return {_mm256_sub_ps(a.lo, b.lo), _mm256_sub_ps(a.hi, b.hi)}; }
+  static V mul(V a, V b) { return {_mm256_mul_ps(a.lo, b.lo), _mm256_mul_ps(a.hi, b.hi)}; }
+  static V fma(V a, V b, V c) { return {_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)}; }
+  static V fnma(V a, V b, V c) { return {_mm256_fnmadd_ps(a.lo, b.lo, c.lo), _mm256_fnmadd_ps(a.hi, b.hi, c.hi)}; }
+  static V splat(float x) { return {_mm256_set1_ps(x), _mm256_set1_ps(x)}; }
+};
+
+struct Isa256 {
+  using Ops = OpsPair;
+  using V = Pair;
+  static constexpr int kChunk = 6;
+
+  static V loadQuad(const float* const p[4]) {
+    return {_mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p[0])), _mm_loadu_ps(p[1]), 1),
+            _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p[2])), _mm_loadu_ps(p[3]), 1)};
+  }
+  static void storeQuad(float* p, long stride, V v, int count) {
+    _mm_storeu_ps(p, _mm256_castps256_ps128(v.lo));
+    if (count > 1) _mm_storeu_ps(p + stride, _mm256_extractf128_ps(v.lo, 1));
+    if (count > 2) _mm_storeu_ps(p + 2 * stride, _mm256_castps256_ps128(v.hi));
+    if (count > 3) _mm_storeu_ps(p + 3 * stride, _mm256_extractf128_ps(v.hi, 1));
+  }
+  static V loadFull(const float* p) { return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
+  static void storeFull(float* p, V v) {
+    _mm256_storeu_ps(p, v.lo);
+    _mm256_storeu_ps(p + 8, v.hi);
+  }
+  static __m256 leaky(__m256 y) {
+    return _mm256_blendv_ps(y, _mm256_mul_ps(y, _mm256_set1_ps(0.01f)), _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_NGT_UQ));
+  }
+  static V leaky(V v) { return {leaky(v.lo), leaky(v.hi)}; }
+
+  template <int N, int K>
+  static void gemm(const float* v, const float* u, float* m) {
+    __m256 lo[N], hi[N];
+    for (int p = 0; p < N; ++p) lo[p] = hi[p] = _mm256_setzero_ps();
+    for (int k = 0; k < K; ++k) {
+      const __m256 wLo = _mm256_loadu_ps(u + k * kLanes);
+      const __m256 wHi = _mm256_loadu_ps(u + k * kLanes + 8);
+      for (int p = 0; p < N; ++p) {
+        const __m256 x = _mm256_broadcast_ss(v + p * K + k);
+        lo[p] = _mm256_fmadd_ps(x, wLo, lo[p]);
+        hi[p] = _mm256_fmadd_ps(x, wHi, hi[p]);
+      }
+    }
+    for (int p = 0; p < N; ++p) {
+      _mm256_storeu_ps(m + p * kLanes, lo[p]);
+      _mm256_storeu_ps(m + p * kLanes + 8, hi[p]);
+    }
+  }
+};
+
+static_assert(blockScratchFloats(Isa256::kChunk) <= kBlockScratchFloats, "scratch too small");
+
+}  // namespace
+
+void winograd2dBlockAvx2(const BlockArgs& args) {
+  dispatchBlockReduction(args, [&](auto k) { Block2d<Isa256, decltype(k)::value>::run(args, args.scratch); });
+}
+
+}  // namespace flwnet::cpu

@@ -1,0 +1,62 @@
+// The AVX-512 F(6x6, 3x3) block kernel (winograd2d_kernel.h): one zmm holds a pixel's 16
+// channels; a GEMM block of 8 tiles keeps 8 accumulators and the weight vector in registers (the
+// broadcasts come from memory), and keeps the chunk's transformed tiles (64 points x 8 tiles x K)
+// and products small enough for L1/L2.
+#include <immintrin.h>
+
+#include "winograd2d_kernel.h"
+
+namespace flwnet::cpu {
+namespace {
+
+struct Ops512 {
+  using V = __m512;
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V fnma(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
+  static V splat(float x) { return _mm512_set1_ps(x); }
+};
+
+struct Isa512 {
+  using Ops = Ops512;
+  using V = __m512;
+  static constexpr int kChunk = 8;
+
+  static V loadQuad(const float* const p[4]) {
+    const __m512 lo = _mm512_insertf32x4(_mm512_castps128_ps512(_mm_loadu_ps(p[0])), _mm_loadu_ps(p[1]), 1);
+    return _mm512_insertf32x4(_mm512_insertf32x4(lo, _mm_loadu_ps(p[2]), 2), _mm_loadu_ps(p[3]), 3);
+  }
+  // Lanes 4q..4q+3 go to p + q * stride by a masked store of the whole vector placed 4q floats
+  // earlier (still inside the caller's buffer, as stride >= 4).
+  static void storeQuad(float* p, long stride, V v, int count) {
+    for (int q = 0; q < count; ++q) _mm512_mask_storeu_ps(p + q * (stride - 4), static_cast<__mmask16>(0xFu << (4 * q)), v);
+  }
+  static V loadFull(const float* p) { return _mm512_loadu_ps(p); }
+  static void storeFull(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static V leaky(V y) {
+    return _mm512_mask_mul_ps(y, _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_NGT_UQ), y, _mm512_set1_ps(0.01f));
+  }
+
+  template <int N, int K>
+  static void gemm(const float* v, const float* u, float* m) {
+    __m512 acc[N];
+    for (int p = 0; p < N; ++p) acc[p] = _mm512_setzero_ps();
+    for (int k = 0; k < K; ++k) {
+      const __m512 w = _mm512_loadu_ps(u + k * kLanes);
+      for (int p = 0; p < N; ++p) acc[p] = _mm512_fmadd_ps(_mm512_set1_ps(v[p * K + k]), w, acc[p]);
+    }
+    for (int p = 0; p < N; ++p) _mm512_storeu_ps(m + p * kLanes, acc[p]);
+  }
+};
+
+static_assert(blockScratchFloats(Isa512::kChunk) <= kBlockScratchFloats, "scratch too small");
+
+}  // namespace
+
+void winograd2dBlockAvx512(const BlockArgs& args) {
+  dispatchBlockReduction(args, [&](auto k) { Block2d<Isa512, decltype(k)::value>::run(args, args.scratch); });
+}
+
+}  // namespace flwnet::cpu

@@ -1,0 +1,199 @@
+// The F(6x6, 3x3) block kernel (winograd2d.h), written once for any instruction set. Each kernel
+// file supplies an Isa struct: `Ops` for winograd_transforms.h with `V` covering 16 channels,
+// loadFull/storeFull of 16 floats, loadQuad(p[4]) and storeQuad(p, stride, v, count) for 4
+// channels of 4 tiles (4 floats at p[q]; at p + q * stride), leaky(v) = LeakyReLU(v), a GEMM
+// gemm<N, K>(v[N][K], u[K][16], m[N][16]) and kChunk, the tiles per GEMM block.
+//
+// Work goes in chunks of kChunk tiles of 6x6 outputs along the row: each tile's 8 input rows are
+// transformed along x, then along y, into v[point][tile][K] (a buffer that stays in L1/L2); the
+// 64 GEMMs give m[point][tile][16]; the inverse transform along y, then x, adds the bias and the
+// LeakyReLU and stores the outputs that lie inside the row.
+#pragma once
+#include <type_traits>
+
+#include "core/error.h"
+#include "winograd.h"
+#include "winograd2d.h"
+#include "winograd_transforms.h"
+
+namespace flwnet::cpu {
+// Internal linkage: each instruction set's translation unit keeps its own copy (see output_row.h).
+namespace {
+
+constexpr int kMaxBlockReduction = 32;
+// Floats added to each point's slice of the scratch buffers: without them a tile's 8 points along
+// y lie 4 KiB apart and map to one L1 set, and the transforms' stores and the inverse's loads
+// evict each other.
+constexpr int kPointPad = 16;
+constexpr int kPrefetchTiles = 4;  // how far ahead of the transform the input rows are requested
+
+template <class Isa, int K>
+struct Block2d {
+  using Ops = typename Isa::Ops;
+  using V = typename Isa::V;
+  static constexpr int N = Isa::kChunk;
+  static constexpr long kVStride = static_cast<long>(N) * K + kPointPad;       // floats per point in v
+  static constexpr long kMStride = static_cast<long>(N) * kLanes + kPointPad;  // floats per point in m
+
+  // v[point][slot][K] for one tile, its 16-channel sources.
+  static void transformTile(const BlockArgs& a, int tile, int slot, float* v) {
+    const TileSpan span = tileSpan(tile, a.dilation);
+    int offset = 0;
+    for (int s = 0; s < a.sourceCount; ++s) {
+      const BlockSource& src = a.sources[s];
+      const int channels = src.channels;
+      if (channels != kLanes) {
+        offset += channels;
+        continue;
+      }
+      V x[kWinogradPoints][kWinogradPoints];  // [input row][x point]
+      for (int r = 0; r < kBlockInputRows; ++r) {
+        const float* first = src.rows[r] + (span.base - span.step) * channels;
+        V d[kWinogradPoints];
+        for (int i = 0; i < kWinogradPoints; ++i) d[i] = Isa::loadFull(first + i * span.step * channels);
+        winogradInputTransform<Ops>(d, x[r]);
+      }
+      for (int px = 0; px < kWinogradPoints; ++px) {
+        V d[kWinogradPoints], t[kWinogradPoints];
+        for (int r = 0; r < kBlockInputRows; ++r) d[r] = x[r][px];
+        winogradInputTransform<Ops>(d, t);
+        for (int py = 0; py < kWinogradPoints; ++py) {
+          Isa::storeFull(v + (py * kWinogradPoints + px) * kVStride + slot * K + offset, t[py]);
+        }
+      }
+      offset += channels;
+    }
+  }
+
+  // v[point][slot + q][offset..offset + 4) for `count` (up to 4) tiles from `first` of 4-channel
+  // source s (e1's input, e3's [x, r]): the tiles share one vector, so the transforms run on full
+  // vectors rather than a quarter of one.
+  static void transformQuad(const BlockArgs& a, int s, int offset, int first, int slot, int count, float* v) {
+    const BlockSource& src = a.sources[s];
+    long start[4];
+    for (int q = 0; q < 4; ++q) {
+      const TileSpan span = tileSpan(first + (q < count ? q : count - 1), a.dilation);
+      start[q] = (span.base - span.step) * 4;
+    }
+    const long step = static_cast<long>(a.dilation) * 4;
+    V x[kWinogradPoints][kWinogradPoints];  // [input row][x point]
+    for (int r = 0; r < kBlockInputRows; ++r) {
+      V d[kWinogradPoints];
+      for (int i = 0; i < kWinogradPoints; ++i) {
+        const float* p[4] = {src.rows[r] + start[0] + i * step, src.rows[r] + start[1] + i * step,
+                             src.rows[r] + start[2] + i * step, src.rows[r] + start[3] + i * step};
+        d[i] = Isa::loadQuad(p);
+      }
+      winogradInputTransform<Ops>(d, x[r]);
+    }
+    for (int px = 0; px < kWinogradPoints; ++px) {
+      V d[kWinogradPoints], t[kWinogradPoints];
+      for (int r = 0; r < kBlockInputRows; ++r) d[r] = x[r][px];
+      winogradInputTransform<Ops>(d, t);
+      for (int py = 0; py < kWinogradPoints; ++py) {
+        Isa::storeQuad(v + (py * kWinogradPoints + px) * kVStride + slot * K + offset, K, t[py], count);
+      }
+    }
+  }
+
+  // The inverse transform of one tile, bias and activation, stores inside the row. The point at
+  // (+1, +1) enters every output with weight 1 (A^T's column for the point 1 is all ones), so
+  // the bias is added there once instead of to each of the 36 outputs.
+  static void inverseTile(const BlockArgs& a, int tile, int slot, const float* m, V bias) {
+    const TileSpan span = tileSpan(tile, a.dilation);
+    V y[kWinogradOutputs][kWinogradPoints];  // [output row][x point]
+    for (int px = 0; px < kWinogradPoints; ++px) {
+      V mv[kWinogradPoints], o[kWinogradOutputs];
+      for (int py = 0; py < kWinogradPoints; ++py) {
+        mv[py] = Isa::loadFull(m + (py * kWinogradPoints + px) * kMStride + slot * kLanes);
+      }
+      if (px == 1) mv[1] = Ops::add(mv[1], bias);
+      winogradOutputTransform<Ops>(mv, o);
+      for (int j = 0; j < kWinogradOutputs; ++j) y[j][px] = o[j];
+    }
+    for (int j = 0; j < kBlockRows; ++j) {
+      if (a.out[j] == nullptr) continue;
+      V o[kWinogradOutputs];
+      winogradOutputTransform<Ops>(y[j], o);
+      for (int i = 0; i < kWinogradOutputs; ++i) {
+        const long x = span.base + i * span.step;
+        if (x >= a.count) break;
+        Isa::storeFull(a.out[j] + x * kLanes, Isa::leaky(o[i]));
+      }
+    }
+  }
+
+  // Asks for the input rows of a tile ahead of its transform: the rows were written a few blocks
+  // earlier by the previous layer and the loads of eight rows otherwise stall the transforms.
+  static void prefetchTile(const BlockArgs& a, int tile) {
+    if (tile >= tileCount(a.count, a.dilation)) return;
+    const TileSpan span = tileSpan(tile, a.dilation);
+    for (int s = 0; s < a.sourceCount; ++s) {
+      const BlockSource& src = a.sources[s];
+      const long begin = (span.base - span.step) * src.channels * static_cast<long>(sizeof(float));
+      const long end = (span.base + kWinogradPoints * span.step) * src.channels * static_cast<long>(sizeof(float));
+      for (int r = 0; r < kBlockInputRows; ++r) {
+        const char* row = reinterpret_cast<const char*>(src.rows[r]);
+        for (long b = begin; b < end; b += 64) __builtin_prefetch(row + b);
+      }
+    }
+  }
+
+  template <int n>
+  static void chunk(const BlockArgs& a, int first, float* v, float* m) {
+    for (int p = 0; p < n; ++p) {
+      prefetchTile(a, first + p + kPrefetchTiles);
+      transformTile(a, first + p, p, v);
+    }
+    int offset = 0;
+    for (int s = 0; s < a.sourceCount; offset += a.sources[s].channels, ++s) {
+      if (a.sources[s].channels == kLanes) continue;
+      for (int p = 0; p < n; p += 4) transformQuad(a, s, offset, first + p, p, n - p < 4 ? n - p : 4, v);
+    }
+    for (int point = 0; point < kPoints2d; ++point) {
+      Isa::template gemm<n, K>(v + point * kVStride, a.weights + static_cast<long>(point) * K * kLanes,
+                               m + point * kMStride);
+    }
+    const V bias = Isa::loadFull(a.bias);
+    for (int p = 0; p < n; ++p) inverseTile(a, first + p, p, m, bias);
+  }
+
+  template <int n = N>
+  static void tail(const BlockArgs& a, int first, int count, float* v, float* m) {
+    if constexpr (n > 0) {
+      if (count == n) return chunk<n>(a, first, v, m);
+      tail<n - 1>(a, first, count, v, m);
+    }
+  }
+
+  static void run(const BlockArgs& a, float* scratch) {
+    float* v = scratch;
+    float* m = scratch + kPoints2d * kVStride;
+    const int tiles = tileCount(a.count, a.dilation);
+    int tile = 0;
+    for (; tile + N <= tiles; tile += N) chunk<N>(a, tile, v, m);
+    if (tile < tiles) tail(a, tile, tiles - tile, v, m);
+  }
+};
+
+// Floats of scratch a kernel with chunks of `chunk` tiles needs.
+constexpr long blockScratchFloats(int chunk) {
+  return static_cast<long>(kPoints2d) * (chunk * (kMaxBlockReduction + kLanes) + 2 * kPointPad);
+}
+
+// Calls run(std::integral_constant<int, K>) for the layer's input channels K (e1..e6: 4, 16, 20, 32).
+template <class Run>
+inline void dispatchBlockReduction(const BlockArgs& args, Run run) {
+  int reduction = 0;
+  for (int s = 0; s < args.sourceCount; ++s) reduction += args.sources[s].channels;
+  switch (reduction) {
+    case 4: return run(std::integral_constant<int, 4>{});
+    case 16: return run(std::integral_constant<int, 16>{});
+    case 20: return run(std::integral_constant<int, 20>{});
+    case 32: return run(std::integral_constant<int, 32>{});
+    default: FLWNET_CHECK(false, "no 2-D Winograd kernel for this layer's input channels");
+  }
+}
+
+}  // namespace
+}  // namespace flwnet::cpu
