@@ -15,6 +15,8 @@
 #include "cuda/len_exact.cuh"
 #include "cuda/len_exact_stream.cuh"
 #include "cuda/len_fast.cuh"
+#include "cuda/mma/local_mma.cuh"
+#include "cuda/mma/mma_weights.h"
 
 namespace flwnet::cuda {
 namespace {
@@ -132,6 +134,13 @@ void launchLenFused(LenParams& params, Precision precision, cudaStream_t stream,
     len::launchLenExactStream(params, stream);
     return;
   }
+  // FLWNET_CUDA_FAST_KERNEL=mma: the mma.sync kernel on sm_80+ (its weights follow the WMMA blocks).
+  if (precision == Precision::Fast && fastmma::fastKernelFromEnvironment() == fastmma::FastKernel::Mma &&
+      fastmma::localMmaSupported()) {
+    fastmma::launchLocalMma(params, static_cast<const __half*>(params.weights) + len::kFastBlockCount * len::kFastBlock,
+                            stream);
+    return;
+  }
   const int tile = lenTileRows(precision);
   assignTiles(params, tile, tile);
   if (precision == Precision::Exact) {
@@ -170,6 +179,8 @@ std::vector<uint8_t> packLenWeights(const ModelWeights& w, Precision precision) 
   appendFastGroup(out, w, 6, 0, 0, 16, kOutputChannels);
   FLWNET_CHECK(out.size() == static_cast<size_t>(len::kFastBlockCount) * len::kFastBlock,
                "fast weight layout does not add up");
+  const std::vector<uint16_t> fragments = mma::packMmaWeights(w);  // the mma kernel's B fragments
+  for (const uint16_t bits : fragments) out.push_back(__ushort_as_half(bits));
   return asBytes(out);
 }
 
