@@ -81,7 +81,9 @@ __device__ __forceinline__ int addressColumn(int lane) {
 
 template <int J>
 __device__ __forceinline__ uint32_t ringRowAddress(const Step& s, int y) {
-  return s.rings + (mma::ringFirstRowOf(J) + mma::wrapRow(y, mma::ringDepthOf(J))) * kRowBytes;
+  constexpr int kFirst = mma::ringFirstRowOf(J);
+  constexpr int kDepth = mma::ringDepthOf(J);
+  return s.rings + (kFirst + mma::wrapRow(y, kDepth)) * kRowBytes;
 }
 
 // acc += conv of weight group G over this warp's tiles of layer rows top.. (N halves: 1 or 2).
@@ -188,8 +190,9 @@ __device__ __forceinline__ void storeImage(const float (&acc)[kTilesPerWarp][2][
 // Whether any of layer K's rows in this step is read by the segment's outputs.
 template <int K>
 __device__ __forceinline__ bool rowsNeeded(const Step& s) {
-  const int top = s.inputTop - mma::lagOf(K);
-  const int margin = mma::kHalo - mma::lagOf(K);
+  constexpr int kLag = mma::lagOf(K);
+  const int top = s.inputTop - kLag;
+  const int margin = mma::kHalo - kLag;
   return top + kStepRows - 1 >= s.tile.y0 - margin && top <= s.segmentEnd - 1 + margin;
 }
 
@@ -199,7 +202,8 @@ __device__ void layerStep(const Step& s, const uint4* weights) {
   constexpr int kFirst = mma::firstGroupOf(K);
   constexpr int kHalves = K == mma::kLayers ? 1 : 2;  // e7: 6 outputs, one N = 8 half
   if (rowsNeeded<K>(s)) {
-    const int top = s.inputTop - mma::lagOf(K);
+    constexpr int kLag = mma::lagOf(K);
+    const int top = s.inputTop - kLag;
     const int t4 = threadIdx.x & 3;
     const float* bias = s.params->biases + (K - 1) * 16;
     float acc[kTilesPerWarp][2][4];
