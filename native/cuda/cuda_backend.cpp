@@ -91,7 +91,7 @@ class CudaBackend final : public Backend {
   std::string description() const override {
     return std::string(properties_.name) + " (" + deviceName() + ", fused kernels, " +
            (precision_ == Precision::Exact ? std::string("exact, ") + cuda::exactKernelName(exactKernel_) + " kernel"
-                                           : std::string("fast")) +
+                                           : std::string("fast, ") + cuda::fastKernelName(fastKernel_) + " kernel") +
            ")";
   }
   void enhance(const EnhanceRequest* requests, size_t count, GlobalResult* results) override;
@@ -112,6 +112,7 @@ class CudaBackend final : public Backend {
   int device_ = 0;
   Precision precision_;
   cuda::ExactKernel exactKernel_;  // FLWNET_CUDA_EXACT_KERNEL, read once here
+  cuda::FastKernel fastKernel_;    // FLWNET_CUDA_FAST_KERNEL, read once here (Mma only on sm_80+)
   size_t maxPixels_;
   cudaDeviceProp properties_{};
   cuda::DeviceMemory lenWeights_;
@@ -129,6 +130,7 @@ CudaBackend::CudaBackend(const ModelWeights& weights, const BackendOptions& opti
     : device_(options.deviceIndex),
       precision_(options.precision),
       exactKernel_(cuda::exactKernelFromEnvironment()),
+      fastKernel_(cuda::fastKernelFromEnvironment()),
       maxPixels_(options.maxPixels == 0 ? kDefaultMaxPixels : options.maxPixels) {
   int devices = 0;
   const cudaError_t status = cudaGetDeviceCount(&devices);
@@ -142,6 +144,7 @@ CudaBackend::CudaBackend(const ModelWeights& weights, const BackendOptions& opti
   }
   FLWNET_CUDA_CHECK(cudaSetDevice(device_));
   FLWNET_CUDA_CHECK(cudaGetDeviceProperties(&properties_, device_));
+  if (properties_.major < 8) fastKernel_ = cuda::FastKernel::Wmma;  // mma.sync m16n8k16 needs sm_80
   const std::vector<uint8_t> packed = cuda::packLenWeights(weights, precision_);
   uploadOnce(lenWeights_, packed.data(), packed.size());
   const std::vector<float> biases = cuda::packLenBiases(weights);
@@ -265,7 +268,7 @@ void CudaBackend::runBands(cuda::Slot& slot, cuda::LenParams& len, const Enhance
       li.output = deviceOut + plan.outputOffset[i];
       copyBytes = plan.outputOffset[i] + static_cast<size_t>(li.bandRows) * img.width * img.channels * element;
     }
-    cuda::launchLenFused(len, precision_, slot.stream, exactKernel_);
+    cuda::launchLenFused(len, precision_, slot.stream, exactKernel_, fastKernel_);
     FLWNET_CUDA_CHECK(cudaMemcpyAsync(hostOut, deviceOut, copyBytes, cudaMemcpyDeviceToHost, slot.stream));
     FLWNET_CUDA_CHECK(cudaStreamSynchronize(slot.stream));
     for (size_t i = 0; i < count; ++i) {

@@ -114,6 +114,17 @@ ExactKernel exactKernelFromEnvironment() {
 
 const char* exactKernelName(ExactKernel kernel) { return kernel == ExactKernel::Stream ? "stream" : "tile"; }
 
+FastKernel fastKernelFromEnvironment() {
+  const char* value = std::getenv("FLWNET_CUDA_FAST_KERNEL");
+  // WMMA stays the default until the mma kernel has been measured on a GPU.
+  if (value == nullptr || *value == '\0' || std::strcmp(value, "wmma") == 0) return FastKernel::Wmma;
+  if (std::strcmp(value, "mma") == 0) return FastKernel::Mma;
+  FLWNET_THROW(ErrorCode::InvalidArgument,
+               std::string("FLWNET_CUDA_FAST_KERNEL must be \"wmma\" or \"mma\", got \"") + value + "\"");
+}
+
+const char* fastKernelName(FastKernel kernel) { return kernel == FastKernel::Mma ? "mma" : "wmma"; }
+
 void assignTiles(LenParams& params, int tileCols, int tileRows) {
   long long total = 0;
   for (int b = 0; b < params.batch.count; ++b) {
@@ -128,15 +139,15 @@ void assignTiles(LenParams& params, int tileCols, int tileRows) {
   params.totalTiles = static_cast<int>(total);
 }
 
-void launchLenFused(LenParams& params, Precision precision, cudaStream_t stream, ExactKernel exactKernel) {
+void launchLenFused(LenParams& params, Precision precision, cudaStream_t stream, ExactKernel exactKernel,
+                    FastKernel fastKernel) {
   FLWNET_CHECK(params.batch.count >= 1 && params.batch.count <= kMaxBatch, "local branch batch size out of range");
   if (precision == Precision::Exact && exactKernel == ExactKernel::Stream) {
     len::launchLenExactStream(params, stream);
     return;
   }
-  // FLWNET_CUDA_FAST_KERNEL=mma: the mma.sync kernel on sm_80+ (its weights follow the WMMA blocks).
-  if (precision == Precision::Fast && fastmma::fastKernelFromEnvironment() == fastmma::FastKernel::Mma &&
-      fastmma::localMmaSupported()) {
+  // The mma.sync kernel on sm_80+ (its weights follow the WMMA blocks); WMMA elsewhere.
+  if (precision == Precision::Fast && fastKernel == FastKernel::Mma && fastmma::localMmaSupported()) {
     fastmma::launchLocalMma(params, static_cast<const __half*>(params.weights) + len::kFastBlockCount * len::kFastBlock,
                             stream);
     return;

@@ -53,6 +53,15 @@ enum class ExactKernel { Tile, Stream };
 ExactKernel exactKernelFromEnvironment();
 const char* exactKernelName(ExactKernel kernel);
 
+// Which kernel runs Precision::Fast: `Wmma` (len_fast.cu, the default) or `Mma` (mma/local_mma.cu,
+// mma.sync + ldmatrix, sm_80 or newer; on older GPUs Wmma runs instead).
+enum class FastKernel { Wmma, Mma };
+
+// The fast kernel named by FLWNET_CUDA_FAST_KERNEL ("wmma" or "mma"; unset or empty means wmma).
+// Throws InvalidArgument for any other value.
+FastKernel fastKernelFromEnvironment();
+const char* fastKernelName(FastKernel kernel);
+
 // Fills tilesX and firstTile of every image and totalTiles for blocks of tileCols x tileRows
 // output pixels. Throws InvalidArgument when the tiles exceed the grid limit.
 void assignTiles(LenParams& params, int tileCols, int tileRows);
@@ -60,7 +69,7 @@ void assignTiles(LenParams& params, int tileCols, int tileRows);
 // The fused e1..e7 kernel over the bands in params. Throws InvalidArgument for a band whose tiles
 // exceed the grid limit (the caller bands large images so this does not happen).
 void launchLenFused(LenParams& params, Precision precision, cudaStream_t stream,
-                    ExactKernel exactKernel = ExactKernel::Stream);
+                    ExactKernel exactKernel = ExactKernel::Stream, FastKernel fastKernel = FastKernel::Wmma);
 
 // Convolution weights rearranged for the kernels of `precision` (bytes to upload as-is).
 std::vector<uint8_t> packLenWeights(const ModelWeights& weights, Precision precision);

@@ -42,6 +42,7 @@ struct Variant {
   bool cudnn;
   cuda::ExactKernel kernel = cuda::ExactKernel::Tile;
   bool hugeImage = true;  // include the 8000x6000 CPU comparison
+  cuda::FastKernel fastKernel = cuda::FastKernel::Wmma;
 };
 
 std::vector<Variant> gpuVariants(const Options& options) {
@@ -54,6 +55,12 @@ std::vector<Variant> gpuVariants(const Options& options) {
     v.push_back({std::string("fused-exact-") + cuda::exactKernelName(k), Precision::Exact, false, k, i == 0});
   }
   v.push_back({"fused-fast", Precision::Fast, false});
+  // The mma.sync fast kernel (FLWNET_CUDA_FAST_KERNEL=mma) on GPUs that have it (sm_80+).
+  int device = 0, major = 0;
+  if (cudaGetDevice(&device) == cudaSuccess &&
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess && major >= 8) {
+    v.push_back({"fused-fast-mma", Precision::Fast, false, cuda::ExactKernel::Tile, true, cuda::FastKernel::Mma});
+  }
 #if FLWNET_WITH_CUDNN
   v.push_back({"cudnn-exact", Precision::Exact, true});
   v.push_back({"cudnn-fast", Precision::Fast, true});
@@ -65,6 +72,7 @@ std::vector<Variant> gpuVariants(const Options& options) {
 std::unique_ptr<Backend> makeBackend(const ModelWeights& w, const Variant& v, size_t maxPixels = 0) {
   // The fused backend reads its exact kernel from the environment when it is created.
   setenv("FLWNET_CUDA_EXACT_KERNEL", cuda::exactKernelName(v.kernel), 1);
+  setenv("FLWNET_CUDA_FAST_KERNEL", cuda::fastKernelName(v.fastKernel), 1);
   BackendOptions o;
   o.precision = v.precision;
   o.useCudnn = v.cudnn;
@@ -392,6 +400,7 @@ int main(int argc, char** argv) {
     }
     if (exactKernels.size() > 1) checkKernelsAgree(log, weights, exactKernels);
     setenv("FLWNET_CUDA_EXACT_KERNEL", savedKernel.c_str(), 1);  // the standard timings use the default
+    unsetenv("FLWNET_CUDA_FAST_KERNEL");
     try {
       timeExactKernels(reports, weights, options.quick);
     } catch (const std::exception& e) {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 
 #include "core/backend.h"
@@ -85,10 +86,10 @@ struct KernelBench {
     len.batch = global.batch;
   }
 
-  void run(Precision precision, cuda::ExactKernel kernel, int sms) {
+  void run(Precision precision, cuda::ExactKernel kernel, int sms, cuda::FastKernel fast = cuda::FastKernel::Wmma) {
     cuda::launchGlobalBranch(global, sms, nullptr);
     cuda::launchCoarseGrid(len, nullptr);
-    cuda::launchLenFused(len, precision, nullptr, kernel);
+    cuda::launchLenFused(len, precision, nullptr, kernel, fast);
   }
 };
 
@@ -98,16 +99,17 @@ int multiprocessors() {
   return prop.multiProcessorCount;
 }
 
-double kernelMs(KernelBench& bench, Precision precision, cuda::ExactKernel kernel, RunCounts counts) {
+double kernelMs(KernelBench& bench, Precision precision, cuda::ExactKernel kernel, RunCounts counts,
+                cuda::FastKernel fast = cuda::FastKernel::Wmma) {
   const int sms = multiprocessors();
   cudaEvent_t start, stop;
   FLWNET_CUDA_CHECK(cudaEventCreate(&start));
   FLWNET_CUDA_CHECK(cudaEventCreate(&stop));
-  for (int i = 0; i < counts.warmup; ++i) bench.run(precision, kernel, sms);
+  for (int i = 0; i < counts.warmup; ++i) bench.run(precision, kernel, sms, fast);
   std::vector<double> times;
   for (int i = 0; i < counts.runs; ++i) {
     FLWNET_CUDA_CHECK(cudaEventRecord(start));
-    bench.run(precision, kernel, sms);
+    bench.run(precision, kernel, sms, fast);
     FLWNET_CUDA_CHECK(cudaEventRecord(stop));
     FLWNET_CUDA_CHECK(cudaEventSynchronize(stop));
     float ms = 0;
@@ -148,18 +150,29 @@ void runTimings(Log& log, const ModelWeights& w, bool quick) {
                                        {1920, 1080, 16}, {3840, 2160, 1}, {3840, 2160, 16}};
   if (quick) cases = {{1920, 1080, 1}, {1920, 1080, 16}};
   const cuda::ExactKernel defaultKernel = cuda::exactKernelFromEnvironment();
-  std::printf("\n%-6s %-10s %5s %12s %12s %12s\n", "mode", "size", "batch", "kernel ms", "MPix/s", "enhance ms");
-  for (Precision precision : {Precision::Exact, Precision::Fast}) {
+  std::printf("\n%-8s %-10s %5s %12s %12s %12s\n", "mode", "size", "batch", "kernel ms", "MPix/s", "enhance ms");
+  // Fast mode twice: the default WMMA kernel and the mma.sync one (sm_80+; elsewhere WMMA again).
+  struct Mode {
+    const char* name;
+    Precision precision;
+    cuda::FastKernel fast;
+  };
+  for (const Mode& m : {Mode{"exact", Precision::Exact, cuda::FastKernel::Wmma},
+                        Mode{"fast", Precision::Fast, cuda::FastKernel::Wmma},
+                        Mode{"fast-mma", Precision::Fast, cuda::FastKernel::Mma}}) {
+    const Precision precision = m.precision;
+    setenv("FLWNET_CUDA_FAST_KERNEL", cuda::fastKernelName(m.fast), 1);
     BackendOptions o;
     o.precision = precision;
     auto backend = createCudaBackend(w, o);
-    const char* mode = precision == Precision::Exact ? "exact" : "fast";
+    unsetenv("FLWNET_CUDA_FAST_KERNEL");
+    const char* mode = m.name;
     for (const ComparisonCase& c : cases) {
       KernelBench bench(w, precision, c.width, c.height, c.batch);
-      const double kernel = kernelMs(bench, precision, defaultKernel, counts);
+      const double kernel = kernelMs(bench, precision, defaultKernel, counts, m.fast);
       const double e2e = endToEndMs(*backend, c.width, c.height, c.batch, counts);
       const double mpix = double(c.width) * c.height * c.batch / 1e6 / (kernel / 1e3);
-      std::printf("%-6s %4dx%-5d %5d %12.3f %12.1f %12.3f\n", mode, c.width, c.height, c.batch, kernel, mpix, e2e);
+      std::printf("%-8s %4dx%-5d %5d %12.3f %12.1f %12.3f\n", mode, c.width, c.height, c.batch, kernel, mpix, e2e);
       std::fflush(stdout);  // a run cut off by a time limit still shows the rows it finished
       log.timing("{\"mode\":\"" + std::string(mode) + "\",\"width\":" + std::to_string(c.width) + ",\"height\":" +
                  std::to_string(c.height) + ",\"batch\":" + std::to_string(c.batch) + ",\"kernel_ms\":" +

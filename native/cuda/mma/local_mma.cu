@@ -20,10 +20,7 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <limits>
-#include <string>
 
 #include "core/error.h"
 #include "cuda/cuda_check.h"
@@ -298,16 +295,6 @@ int chooseSegmentRows(const LenParams& params, int concurrentBlocks) {
 }
 
 }  // namespace
-
-FastKernel fastKernelFromEnvironment() {
-  const char* value = std::getenv("FLWNET_CUDA_FAST_KERNEL");
-  if (value == nullptr || *value == '\0' || std::strcmp(value, "wmma") == 0) return FastKernel::Wmma;
-  if (std::strcmp(value, "mma") == 0) return FastKernel::Mma;
-  FLWNET_THROW(ErrorCode::InvalidArgument,
-               std::string("FLWNET_CUDA_FAST_KERNEL must be \"wmma\" or \"mma\", got \"") + value + "\"");
-}
-
-const char* fastKernelName(FastKernel kernel) { return kernel == FastKernel::Mma ? "mma" : "wmma"; }
 
 bool localMmaSupported() {
   int device = 0, major = 0;

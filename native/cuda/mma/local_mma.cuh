@@ -1,7 +1,7 @@
 // Precision::Fast local branch on mma.sync.m16n8k16 (fp16 inputs, fp32 accumulation), streamed
 // down column strips; see local_mma.cu for the design and mma_layout.h for every index. Chosen by
-// FLWNET_CUDA_FAST_KERNEL=mma on GPUs of compute capability 8.0 or newer; the WMMA kernel
-// (len_fast.cu) stays the default and the fallback.
+// FLWNET_CUDA_FAST_KERNEL=mma (FastKernel::Mma in len_fused.cuh) on GPUs of compute capability 8.0
+// or newer; the WMMA kernel (len_fast.cu) stays the default and the fallback.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -10,14 +10,6 @@
 #include "cuda/len_fused.cuh"
 
 namespace flwnet::cuda::fastmma {
-
-// Which Precision::Fast kernel runs: `Wmma` (len_fast.cu) or `Mma` (this one).
-enum class FastKernel { Wmma, Mma };
-
-// The kernel named by FLWNET_CUDA_FAST_KERNEL ("wmma" or "mma"; unset or empty means wmma).
-// Throws InvalidArgument for any other value.
-FastKernel fastKernelFromEnvironment();
-const char* fastKernelName(FastKernel kernel);
 
 // Whether the current device has mma.sync.m16n8k16 with fp32 accumulation and ldmatrix (sm_80+).
 bool localMmaSupported();
