@@ -144,6 +144,8 @@ double endToEndMs(Backend& backend, int width, int height, int batch, RunCounts 
 
 }  // namespace
 
+static void timeLevelCounts(Log& log, const ModelWeights& w, bool quick);
+
 void runTimings(Log& log, const ModelWeights& w, bool quick) {
   const RunCounts counts = runCounts(quick);
   std::vector<ComparisonCase> cases = {{640, 480, 1}, {640, 480, 16}, {1920, 1080, 1},
@@ -180,6 +182,42 @@ void runTimings(Log& log, const ModelWeights& w, bool quick) {
                  std::to_string(e2e) + "}");
     }
   }
+  timeLevelCounts(log, w, quick);
+}
+
+// Kernel-only time of the global branch's level counting at 1920x1080 on a dark image (every pixel
+// at a few levels: the worst case for a shared histogram), default kernel against the warp-
+// aggregated one (FLWNET_CUDA_LEVEL_COUNTS=warp); the target for the latter is under 30 us.
+static void timeLevelCounts(Log& log, const ModelWeights& w, bool quick) {
+  KernelBench bench(w, Precision::Exact, 1920, 1080, 1);
+  const std::vector<uint8_t> dark(size_t(1920) * 1080 * 3, 3);
+  FLWNET_CUDA_CHECK(cudaMemcpy(bench.input.data(), dark.data(), dark.size(), cudaMemcpyHostToDevice));
+  const int sms = multiprocessors();
+  std::string json = "[";
+  for (const char* variant : {"shared", "warp"}) {
+    setenv("FLWNET_CUDA_LEVEL_COUNTS", variant, 1);
+    std::vector<double> times;
+    cudaEvent_t start, stop;
+    FLWNET_CUDA_CHECK(cudaEventCreate(&start));
+    FLWNET_CUDA_CHECK(cudaEventCreate(&stop));
+    const RunCounts counts = runCounts(quick);
+    for (int i = 0; i < counts.warmup + counts.runs; ++i) {
+      FLWNET_CUDA_CHECK(cudaEventRecord(start));
+      cuda::launchLevelCounts(bench.global, sms, nullptr);
+      FLWNET_CUDA_CHECK(cudaEventRecord(stop));
+      FLWNET_CUDA_CHECK(cudaEventSynchronize(stop));
+      float ms = 0;
+      FLWNET_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+      if (i >= counts.warmup) times.push_back(ms);
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    const double us = median(times) * 1e3;
+    std::printf("level counts %-6s 1920x1080 dark: %8.1f us (kernel only, with the clearing memset)\n", variant, us);
+    json += std::string(json.size() > 1 ? "," : "") + "{\"variant\":\"" + variant + "\",\"us\":" + std::to_string(us) + "}";
+  }
+  unsetenv("FLWNET_CUDA_LEVEL_COUNTS");
+  log.section("level_counts", json + "]");
 }
 
 std::vector<ComparisonCase> exactComparisonCases() {
