@@ -5,14 +5,15 @@
 #   (cmake-js) and the standalone C++ check in parallel, and meanwhile check the ptxas budgets of every
 #   kernel (scripts/ptxas-budget.sh, table into summary.txt) and run the host emulation of the mma
 #   kernel on all fixtures (test/mma-emulation.test.mjs, into test-cpu.log); then nvidia-smi, the C++
-#   check (every fused variant: exact, fast WMMA, fast mma), the GPU test suite (exact tile/stream,
-#   fast wmma/mma), the GPU benchmark against PyTorch (old and new fast kernels side by side) and the
-#   CPU fixture tests. Every step's log goes to $OUT, a failing step does not stop the next, and a
+#   check (every fused variant: exact, fast WMMA, fast mma), the GPU benchmark against PyTorch (old
+#   and new fast kernels side by side), the GPU test suite (exact tile/stream, fast wmma/mma, level
+#   counts shared/warp) and the CPU fixture tests. Every step's log goes to $OUT, a failing step does not stop the next, and a
 #   summary table of all steps is printed last (and kept in $OUT/summary.txt). At most 8 files come
 #   back from $OUT, so the logs are grouped accordingly.
 # Env: FLWNET_GPU_STEPS  comma list of build,ptxas,emulate,check,test,cpu,bench (default: all of them)
 #      FLWNET_GPU_BUDGET_S  seconds the whole run may take (default 470); steps are cut to fit
-#      FLWNET_GPU_CHECK_ARGS  extra gpu_check arguments, e.g. "--quick --exact-kernels tile,stream"
+#      FLWNET_GPU_CHECK_ARGS  gpu_check arguments (default "--quick"; e.g. "--exact-kernels tile,stream")
+#      FLWNET_BENCH_SECONDS  seconds per benchmark cell (default 1 here, to fit the budget)
 #      FLWNET_CUDA_ARCHITECTURES  default: the first GPU's compute capability, e.g. 90-real
 set -uo pipefail
 
@@ -127,7 +128,7 @@ run_gpu_check() {
     return
   fi
   run_step gpu-check gpu-check.log 90 \
-    "'$binary' '$FLWNET_SHARED/weights/flwnet-official.f32' '$FLWNET_SHARED/fixtures/enhance' ${FLWNET_GPU_CHECK_ARGS:-} --json '$out/gpu-check.json'"
+    "'$binary' '$FLWNET_SHARED/weights/flwnet-official.f32' '$FLWNET_SHARED/fixtures/enhance' ${FLWNET_GPU_CHECK_ARGS---quick} --json '$out/gpu-check.json'"
 }
 
 main() {
@@ -145,9 +146,11 @@ main() {
   locate_cudnn
   local ava="node node_modules/ava/entrypoints/cli.mjs"
   build_all
+  # gpu_check checks every fused variant (mma included) before the benchmark, so its numbers are
+  # trusted before the GPU suite, which gets the time that is left (CI runs the CPU tests anyway).
   wants check && run_gpu_check
+  wants bench && run_step bench-gpu bench-gpu.log 200 "FLWNET_BENCH_SECONDS=\${FLWNET_BENCH_SECONDS:-1} node bench/gpu.mjs"
   wants test && run_step test-gpu test-gpu.log 300 "$ava --config ava.gpu.config.mjs --tap"
-  wants bench && run_step bench-gpu bench-gpu.log 300 "node bench/gpu.mjs"
   wants cpu && run_step test-cpu test-cpu.log 120 "$ava test/fixtures.test.mjs --tap"
   local result
   for result in $(find bench/results -name 'gpu-*.json' -newer "$run_marker" 2>/dev/null); do
