@@ -35,6 +35,8 @@ export interface NativeEngineOptions {
   cpuIsa?: 'auto' | 'scalar' | 'avx2' | 'avx512';
   cpuWinograd?: boolean;
   cudaExactKernel?: 'stream' | 'tile';
+  cudaFastKernel?: 'wmma' | 'mma';
+  cudaLevelCounts?: 'shared' | 'warp';
 }
 
 export interface NativeEngine {

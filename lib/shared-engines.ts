@@ -12,6 +12,8 @@ import {
   checkCpuIsa,
   checkCpuWinograd,
   checkCudaExactKernel,
+  checkCudaFastKernel,
+  checkCudaLevelCounts,
   checkBackend,
   checkDevice,
   checkInteger,
@@ -106,5 +108,7 @@ function engineKey(options: EnhancerOptions): string | undefined {
     checkCpuIsa(options.cpuIsa).value,
     checkCpuWinograd(options.cpuWinograd),
     checkCudaExactKernel(options.cudaExactKernel).value,
+    checkCudaFastKernel(options.cudaFastKernel).value,
+    checkCudaLevelCounts(options.cudaLevelCounts).value,
   ]);
 }

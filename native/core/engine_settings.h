@@ -12,4 +12,12 @@ enum class CpuIsaSetting { Auto, Scalar, Avx2, Avx512 };
 // default) or Tile (16x16 output tiles). Both give the same results within fp32 summation order.
 enum class CudaExactKernel { Stream, Tile };
 
+// Which CUDA kernel runs Precision::Fast: Wmma (WMMA fragments, the default) or Mma (mma.sync +
+// ldmatrix, compute capability 8.0 or newer; older GPUs run Wmma whatever is asked).
+enum class CudaFastKernel { Wmma, Mma };
+
+// How the CUDA global branch counts V levels: Shared (one shared-memory atomic per pixel, the
+// default) or Warp (lanes of a warp holding the same level add once). The counts are identical.
+enum class CudaLevelCounts { Shared, Warp };
+
 }  // namespace flwnet
