@@ -134,7 +134,7 @@ const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}x` : '—');
 
 function printTable(rows) {
   const head = ['backend', 'prec', 'size', 'batch', 'img/s', 'MPix/s', 'vs torch fp32', 'vs tf32', 'vs fp16', '% fp32 peak', '% fp16 TC peak', 'JS busy'];
-  const lines = rows.map((r) => [r.backend, r.precision, r.size, String(r.batch), fmt(r.imagesPerS), fmt(r.mpixPerS), ratio(r.imagesPerS, r.torch.fp32),
+  const lines = rows.map((r) => [r.backend, r.kernel ? `${r.precision}/${r.kernel}` : r.precision, r.size, String(r.batch), fmt(r.imagesPerS), fmt(r.mpixPerS), ratio(r.imagesPerS, r.torch.fp32),
     ratio(r.imagesPerS, r.torch['fp32-tf32']), ratio(r.imagesPerS, r.torch.fp16), fmt(r.fp32PeakPercent, 2), fmt(r.fp16TensorPeakPercent, 2),
     `${fmt(r.jsMainThreadBusy * 100, 0)}%`]);
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
@@ -170,39 +170,45 @@ async function main() {
     fs.mkdirSync(resultsDir, { recursive: true });
     fs.writeFileSync(resultFile, `${JSON.stringify(result, null, 2)}\n`);
   };
-  const backends = info.cudnnCompiled ? ['fused', 'cudnn'] : ['fused'];
-  for (const backend of backends) {
-    for (const precision of ['exact', 'fast']) {
-      let enhancer;
-      try {
-        enhancer = await Enhancer.create({ weights, device: 'cuda:0', backend, precision });
-      } catch (err) {
-        console.error(`${backend}/${precision}: cannot create the engine: ${err.message}`);
-        result.rows.push({ backend, precision, error: err.message });
-        continue;
-      }
-      console.log(`${backend}/${precision}: ${enhancer.description}`);
-      for (const [width, height] of SIZES) {
-        const image = syntheticImage(width, height);
-        for (const batch of BATCHES) {
-          const cell = await withLoadStats(() => measureCell(enhancer, image, batch));
-          const mpixPerS = (cell.imagesPerS * width * height) / 1e6;
-          const tflops = (mpixPerS * 1e6 * FLOP_PER_PIXEL) / 1e12;
-          const row = {
-            backend, precision, size: `${width}x${height}`, batch, ...cell, mpixPerS, achievedTFlops: tflops,
-            fp32PeakPercent: peak.fp32TFlops ? (100 * tflops) / peak.fp32TFlops : null,
-            fp16TensorPeakPercent: peak.fp16TensorTFlops ? (100 * tflops) / peak.fp16TensorTFlops : null,
-            jsOutputAllocMs: jsOverheadMs(width, height),
-            torch: Object.fromEntries(TORCH_DTYPES.map((d) => [d, torchRate(torch, width, height, batch, d)])),
-          };
-          result.rows.push(row);
-          save();
-          console.log(`  ${row.size} batch ${batch}: ${fmt(row.imagesPerS)} img/s, ${fmt(mpixPerS)} MPix/s, ` +
-            `JS main thread ${fmt(row.jsMainThreadBusy * 100, 0)}% busy, process ${fmt(row.processCpuCores, 2)} cores`);
-        }
-      }
-      await enhancer.close();
+  // Fused fast mode twice: the default WMMA kernel and the mma.sync one (the cudaFastKernel option;
+  // GPUs before sm_80 run WMMA for both, as the description says).
+  const configs = [
+    { backend: 'fused', precision: 'exact' },
+    { backend: 'fused', precision: 'fast', kernel: 'wmma' },
+    { backend: 'fused', precision: 'fast', kernel: 'mma' },
+    ...(info.cudnnCompiled ? [{ backend: 'cudnn', precision: 'exact' }, { backend: 'cudnn', precision: 'fast' }] : []),
+  ];
+  for (const { backend, precision, kernel } of configs) {
+    let enhancer;
+    try {
+      enhancer = await Enhancer.create({ weights, device: 'cuda:0', backend, precision, ...(kernel ? { cudaFastKernel: kernel } : {}) });
+    } catch (err) {
+      console.error(`${backend}/${precision}: cannot create the engine: ${err.message}`);
+      result.rows.push({ backend, precision, kernel, error: err.message });
+      continue;
     }
+    console.log(`${backend}/${precision}: ${enhancer.description}`);
+    for (const [width, height] of SIZES) {
+      const image = syntheticImage(width, height);
+      for (const batch of BATCHES) {
+        const cell = await withLoadStats(() => measureCell(enhancer, image, batch));
+        const mpixPerS = (cell.imagesPerS * width * height) / 1e6;
+        const tflops = (mpixPerS * 1e6 * FLOP_PER_PIXEL) / 1e12;
+        const row = {
+          backend, precision, kernel: kernel ?? null, description: enhancer.description, size: `${width}x${height}`, batch, ...cell,
+          mpixPerS, achievedTFlops: tflops,
+          fp32PeakPercent: peak.fp32TFlops ? (100 * tflops) / peak.fp32TFlops : null,
+          fp16TensorPeakPercent: peak.fp16TensorTFlops ? (100 * tflops) / peak.fp16TensorTFlops : null,
+          jsOutputAllocMs: jsOverheadMs(width, height),
+          torch: Object.fromEntries(TORCH_DTYPES.map((d) => [d, torchRate(torch, width, height, batch, d)])),
+        };
+        result.rows.push(row);
+        save();
+        console.log(`  ${row.size} batch ${batch}: ${fmt(row.imagesPerS)} img/s, ${fmt(mpixPerS)} MPix/s, ` +
+          `JS main thread ${fmt(row.jsMainThreadBusy * 100, 0)}% busy, process ${fmt(row.processCpuCores, 2)} cores`);
+      }
+    }
+    await enhancer.close();
   }
   console.log(`\n${device.name}, driver ${smi.driver_version ?? '?'}; fp32 peak ${fmt(peak.fp32TFlops)} TFLOP/s (${peak.fp32Source}); ` +
     `fp16 tensor peak ${fmt(peak.fp16TensorTFlops)} TFLOP/s (${peak.fp16TensorSource}); ${FLOP_PER_PIXEL} FLOP/pixel`);

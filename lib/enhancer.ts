@@ -17,6 +17,8 @@ import {
   checkCpuIsaAvailable,
   checkCpuWinograd,
   checkCudaExactKernel,
+  checkCudaFastKernel,
+  checkCudaLevelCounts,
   checkDevice,
   checkExposure,
   checkFormat,
@@ -33,6 +35,8 @@ import {
   type BackendOption,
   type CpuIsaOption,
   type CudaExactKernelOption,
+  type CudaFastKernelOption,
+  type CudaLevelCountsOption,
   type DeviceOption,
   type MetadataOption,
   type OutputFormat,
@@ -65,6 +69,13 @@ export interface EnhancerOptions {
   cpuKernel?: CpuKernelOption;
   /** GPU kernel of precision 'exact': 'stream' or 'tile' (same results). Default: env FLWNET_CUDA_EXACT_KERNEL, else 'stream'. */
   cudaExactKernel?: CudaExactKernelOption;
+  /**
+   * GPU kernel of precision 'fast': 'wmma' or 'mma' (mma.sync, compute capability 8.0 or newer; older GPUs run 'wmma').
+   * Default: env FLWNET_CUDA_FAST_KERNEL, else 'wmma'.
+   */
+  cudaFastKernel?: CudaFastKernelOption;
+  /** GPU V-level counting of the global branch: 'shared' or 'warp' (same counts). Default: env FLWNET_CUDA_LEVEL_COUNTS, else 'shared'. */
+  cudaLevelCounts?: CudaLevelCountsOption;
 }
 
 export interface EnhanceOptions {
@@ -124,6 +135,7 @@ export interface InspectResult {
 /** The option names of Enhancer.create and of one enhance() call (top-level enhance() takes both). */
 export const ENHANCER_KEYS: readonly string[] = [
   'weights', 'device', 'threads', 'precision', 'backend', 'maxPixels', 'cpuIsa', 'cpuWinograd', 'cpuKernel', 'cudaExactKernel',
+  'cudaFastKernel', 'cudaLevelCounts',
 ];
 export const ENHANCE_KEYS: readonly string[] = ['exposure', 'format', 'quality', 'metadata', 'background', 'signal'];
 const RAW_KEYS = ['exposure', 'output', 'signal'] as const;
@@ -172,13 +184,16 @@ export class Enhancer {
       const cpuWinograd = checkCpuWinograd(opts.cpuWinograd);
       const cpuKernel = checkCpuKernel(opts.cpuKernel).value;
       const cudaExactKernel = checkCudaExactKernel(opts.cudaExactKernel).value;
+      const cudaFastKernel = checkCudaFastKernel(opts.cudaFastKernel).value;
+      const cudaLevelCounts = checkCudaLevelCounts(opts.cudaLevelCounts).value;
       if (backend === 'cudnn' && device === 'cpu') {
         throw new InvalidOptionError("backend 'cudnn' needs a GPU device ('cuda', 'cuda:N' or 'auto')");
       }
       const weights = await resolveWeights(opts.weights as WeightsSource | undefined);
       const cpuIsaValue = checkCpuIsaAvailable(cpuIsa, loadNative().cpuIsas);
       const settings = {
-        threads, precision, cudnn: backend === 'cudnn', maxPixels, cpuIsa: cpuIsaValue, cpuWinograd, cpuKernel, cudaExactKernel,
+        threads, precision, cudnn: backend === 'cudnn', maxPixels, cpuIsa: cpuIsaValue, cpuWinograd, cpuKernel,
+        cudaExactKernel, cudaFastKernel, cudaLevelCounts,
       };
       const engine = await openEngine(device, weights.packed(), settings);
       return new Enhancer(CREATE, engine, engine.deviceName, engine.description, maxPixels, weights);
@@ -329,6 +344,8 @@ interface EngineSettings {
   cpuWinograd: boolean;
   cpuKernel: CpuKernelOption;
   cudaExactKernel: CudaExactKernelOption;
+  cudaFastKernel: CudaFastKernelOption;
+  cudaLevelCounts: CudaLevelCountsOption;
 }
 
 /** Opens the native engine on the chosen device; 'auto' falls back to the CPU when the GPU fails to open. */

@@ -43,6 +43,8 @@ export {
   type BackendOption,
   type CpuIsaOption,
   type CudaExactKernelOption,
+  type CudaFastKernelOption,
+  type CudaLevelCountsOption,
   type DeviceOption,
   type MetadataOption,
   type OutputFormat,

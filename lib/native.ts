@@ -37,6 +37,8 @@ export interface NativeEngineOptions {
   /** CPU convolutions for e1..e6: 2-D Winograd blocks (auto) or the row-wise F(6,3) kernels. */
   cpuKernel?: 'auto' | 'blocks' | 'rows';
   cudaExactKernel?: 'stream' | 'tile';
+  cudaFastKernel?: 'wmma' | 'mma';
+  cudaLevelCounts?: 'shared' | 'warp';
 }
 
 export interface NativeEngine {

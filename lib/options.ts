@@ -11,6 +11,10 @@ export type OutputFormat = 'jpeg' | 'png' | 'webp' | 'avif' | 'tiff' | 'gif' | '
 export type MetadataOption = 'keep' | 'strip';
 export type CpuIsaOption = 'auto' | 'scalar' | 'avx2' | 'avx512';
 export type CudaExactKernelOption = 'stream' | 'tile';
+/** CUDA fast-mode kernel: WMMA fragments (the default) or mma.sync + ldmatrix (sm_80 or newer; WMMA elsewhere). */
+export type CudaFastKernelOption = 'wmma' | 'mma';
+/** CUDA global-branch V-level counting: one shared-memory atomic per pixel (the default) or warp-aggregated. */
+export type CudaLevelCountsOption = 'shared' | 'warp';
 
 export const DEFAULT_EXPOSURE = 0.4;
 /** Default largest image accepted, in pixels (100 megapixels, e.g. 12,000 x 8,333). */
@@ -122,6 +126,16 @@ export function checkCpuIsaAvailable(setting: EngineSetting<CpuIsaOption>, avail
 /** cudaExactKernel, default env FLWNET_CUDA_EXACT_KERNEL, else 'stream'. */
 export function checkCudaExactKernel(value: unknown): EngineSetting<CudaExactKernelOption> {
   return checkChoice('cudaExactKernel', value, 'FLWNET_CUDA_EXACT_KERNEL', ['stream', 'tile'], 'stream');
+}
+
+/** cudaFastKernel, default env FLWNET_CUDA_FAST_KERNEL, else 'wmma'. */
+export function checkCudaFastKernel(value: unknown): EngineSetting<CudaFastKernelOption> {
+  return checkChoice('cudaFastKernel', value, 'FLWNET_CUDA_FAST_KERNEL', ['wmma', 'mma'], 'wmma');
+}
+
+/** cudaLevelCounts, default env FLWNET_CUDA_LEVEL_COUNTS, else 'shared'. */
+export function checkCudaLevelCounts(value: unknown): EngineSetting<CudaLevelCountsOption> {
+  return checkChoice('cudaLevelCounts', value, 'FLWNET_CUDA_LEVEL_COUNTS', ['shared', 'warp'], 'shared');
 }
 
 /** cpuWinograd, default env FLWNET_CPU_WINOGRAD ('0' or '1'), else true. */

@@ -13,6 +13,8 @@ import {
   checkCpuKernel,
   checkCpuWinograd,
   checkCudaExactKernel,
+  checkCudaFastKernel,
+  checkCudaLevelCounts,
   checkBackend,
   checkDevice,
   checkInteger,
@@ -108,5 +110,7 @@ function engineKey(options: EnhancerOptions): string | undefined {
     checkCpuWinograd(options.cpuWinograd),
     checkCpuKernel(options.cpuKernel).value,
     checkCudaExactKernel(options.cudaExactKernel).value,
+    checkCudaFastKernel(options.cudaFastKernel).value,
+    checkCudaLevelCounts(options.cudaLevelCounts).value,
   ]);
 }

@@ -2,13 +2,18 @@
 # The whole GPU run in one command, run on the GPU machine in the repository root after
 # scripts/gpu-pack.sh has filled .device/ here and .device/ was carried along:
 #   unpack Node.js, node_modules, dist/ and the reference material; locate cuDNN; build the CUDA addon
-#   (cmake-js) and the standalone C++ check in parallel; then nvidia-smi, the C++ check, the GPU test
-#   suite, the CPU fixture tests and the GPU benchmark. Every step's log goes to $OUT, a failing step
-#   does not stop the next, and a summary table of all steps is printed last (and kept in
-#   $OUT/summary.txt). At most 8 files come back from $OUT, so the logs are grouped accordingly.
-# Env: FLWNET_GPU_STEPS  comma list of build,check,test,cpu,bench (default: all of them)
-#      FLWNET_GPU_BUDGET_S  seconds the whole run may take (default 520); steps are cut to fit
-#      FLWNET_GPU_CHECK_ARGS  extra gpu_check arguments, e.g. "--quick --exact-kernels tile,stream"
+#   (cmake-js) and the standalone C++ check in parallel, and meanwhile check the ptxas budgets of every
+#   kernel (scripts/ptxas-budget.sh, table into summary.txt) and run the host emulation of the mma
+#   kernel on all fixtures (test/mma-emulation.test.mjs, into test-cpu.log); then nvidia-smi, the C++
+#   check (every fused variant: exact, fast WMMA, fast mma), the GPU benchmark against PyTorch (old
+#   and new fast kernels side by side), the GPU test suite (exact tile/stream, fast wmma/mma, level
+#   counts shared/warp) and the CPU fixture tests. Every step's log goes to $OUT, a failing step does not stop the next, and a
+#   summary table of all steps is printed last (and kept in $OUT/summary.txt). At most 8 files come
+#   back from $OUT, so the logs are grouped accordingly.
+# Env: FLWNET_GPU_STEPS  comma list of build,ptxas,emulate,check,test,cpu,bench (default: all of them)
+#      FLWNET_GPU_BUDGET_S  seconds the whole run may take (default 470); steps are cut to fit
+#      FLWNET_GPU_CHECK_ARGS  gpu_check arguments (default "--quick"; e.g. "--exact-kernels tile,stream")
+#      FLWNET_BENCH_SECONDS  seconds per benchmark cell (default 1 here, to fit the budget)
 #      FLWNET_CUDA_ARCHITECTURES  default: the first GPU's compute capability, e.g. 90-real
 set -uo pipefail
 
@@ -16,8 +21,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 out=${OUT:-$(mktemp -d)}
 mkdir -p "$out"
-steps=",${FLWNET_GPU_STEPS:-build,check,test,cpu,bench},"
-deadline=$((SECONDS + ${FLWNET_GPU_BUDGET_S:-520}))
+steps=",${FLWNET_GPU_STEPS:-build,ptxas,emulate,check,test,cpu,bench},"
+deadline=$((SECONDS + ${FLWNET_GPU_BUDGET_S:-470}))
 rows_file=$(mktemp)  # steps append their rows here, background ones included
 run_marker=$(mktemp)  # results newer than this were written by this run
 started=$(date -u +%FT%TZ)
@@ -95,16 +100,23 @@ cuda_architectures() {
   echo "${cap:-90}-real"
 }
 
-# The addon (cmake-js) and the C++ check (plain CMake) build at the same time; each has its log.
+# The addon (cmake-js) and the C++ check (plain CMake) build at the same time, each with its log;
+# the ptxas budgets and the host emulation of the mma kernel need no build and run alongside.
 build_all() {
   local arch
   arch=$(cuda_architectures)
   export FLWNET_CUDA=ON FLWNET_CUDA_ARCHITECTURES=$arch CMAKE_BUILD_PARALLEL_LEVEL=16
-  note "building for CUDA architectures $arch"
-  run_step build-addon build-addon.log 420 "node scripts/build-addon.js" &
-  run_step build-check gpu-check.log 420 "cmake -S . -B build-gpucheck -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DFLWNET_BUILD_GPU_CHECK=ON -DFLWNET_CUDA=ON -DFLWNET_CUDA_ARCHITECTURES=$arch ${CUDNN_ROOT:+-DCUDNN_ROOT=$CUDNN_ROOT} \
-    && cmake --build build-gpucheck --target gpu_check -j16" &
+  if wants build; then
+    note "building for CUDA architectures $arch"
+    run_step build-addon build-addon.log 420 "node scripts/build-addon.js" &
+    run_step build-check gpu-check.log 420 "cmake -S . -B build-gpucheck -G Ninja -DCMAKE_BUILD_TYPE=Release \
+      -DFLWNET_BUILD_GPU_CHECK=ON -DFLWNET_CUDA=ON -DFLWNET_CUDA_ARCHITECTURES=$arch ${CUDNN_ROOT:+-DCUDNN_ROOT=$CUDNN_ROOT} \
+      && cmake --build build-gpucheck --target gpu_check -j16" &
+  fi
+  # Both append to files that nothing else writes until they end (summary.txt, test-cpu.log).
+  wants ptxas && run_step ptxas summary.txt 150 "PTXAS_BUDGET_JOBS=6 bash scripts/ptxas-budget.sh" &
+  wants emulate && run_step emulate test-cpu.log 240 \
+    "FLWNET_MMA_EMULATION=all node node_modules/ava/entrypoints/cli.mjs test/mma-emulation.test.mjs --tap" &
   wait
 }
 
@@ -116,7 +128,7 @@ run_gpu_check() {
     return
   fi
   run_step gpu-check gpu-check.log 90 \
-    "'$binary' '$FLWNET_SHARED/weights/flwnet-official.f32' '$FLWNET_SHARED/fixtures/enhance' ${FLWNET_GPU_CHECK_ARGS:-} --json '$out/gpu-check.json'"
+    "'$binary' '$FLWNET_SHARED/weights/flwnet-official.f32' '$FLWNET_SHARED/fixtures/enhance' ${FLWNET_GPU_CHECK_ARGS---quick} --json '$out/gpu-check.json'"
 }
 
 main() {
@@ -133,12 +145,12 @@ main() {
   record unpack ok - ""
   locate_cudnn
   local ava="node node_modules/ava/entrypoints/cli.mjs"
-  if wants build; then
-    build_all
-  fi
+  build_all
+  # gpu_check checks every fused variant (mma included) before the benchmark, so its numbers are
+  # trusted before the GPU suite, which gets the time that is left (CI runs the CPU tests anyway).
   wants check && run_gpu_check
+  wants bench && run_step bench-gpu bench-gpu.log 200 "FLWNET_BENCH_SECONDS=\${FLWNET_BENCH_SECONDS:-1} node bench/gpu.mjs"
   wants test && run_step test-gpu test-gpu.log 300 "$ava --config ava.gpu.config.mjs --tap"
-  wants bench && run_step bench-gpu bench-gpu.log 300 "node bench/gpu.mjs"
   wants cpu && run_step test-cpu test-cpu.log 120 "$ava test/fixtures.test.mjs --tap"
   local result
   for result in $(find bench/results -name 'gpu-*.json' -newer "$run_marker" 2>/dev/null); do

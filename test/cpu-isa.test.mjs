@@ -111,7 +111,14 @@ async function withVariable(name, value, create) {
 
 const cpuEngine = (options = {}) => Enhancer.create({ weights: weightsPath, device: 'cpu', threads: 1, ...options });
 
-for (const [variable, bad] of [['FLWNET_CPU_ISA', 'bogus'], ['FLWNET_CPU_WINOGRAD', 'maybe'], ['FLWNET_CUDA_EXACT_KERNEL', 'wide']]) {
+const BAD_VARIABLES = [
+  ['FLWNET_CPU_ISA', 'bogus'],
+  ['FLWNET_CPU_WINOGRAD', 'maybe'],
+  ['FLWNET_CUDA_EXACT_KERNEL', 'wide'],
+  ['FLWNET_CUDA_FAST_KERNEL', 'tensor'],
+  ['FLWNET_CUDA_LEVEL_COUNTS', 'global'],
+];
+for (const [variable, bad] of BAD_VARIABLES) {
   sharedTest(`an unknown ${variable} is an InvalidOptionError naming the variable`, async (t) => {
     const err = await t.throwsAsync(withVariable(variable, bad, () => cpuEngine()), { instanceOf: InvalidOptionError });
     t.is(err.code, 'ERR_FLWNET_INVALID_OPTION');
@@ -132,7 +139,11 @@ sharedTest('FLWNET_CPU_ISA is the default of cpuIsa, and the option wins over it
 });
 
 sharedTest('bad engine settings are InvalidOptionErrors naming the option', async (t) => {
-  for (const options of [{ cpuIsa: 'sse2' }, { cpuIsa: 3 }, { cudaExactKernel: 'fast' }, { cpuWinograd: 1 }]) {
+  const bad = [
+    { cpuIsa: 'sse2' }, { cpuIsa: 3 }, { cudaExactKernel: 'fast' }, { cpuWinograd: 1 },
+    { cudaFastKernel: 'tensor' }, { cudaFastKernel: 1 }, { cudaLevelCounts: 'global' },
+  ];
+  for (const options of bad) {
     const err = await t.throwsAsync(cpuEngine(options), { instanceOf: InvalidOptionError });
     t.true(err.message.includes(Object.keys(options)[0]), err.message);
   }

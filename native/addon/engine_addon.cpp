@@ -96,6 +96,26 @@ CudaExactKernel cudaExactKernelProperty(Napi::Env env, Napi::Object options) {
   return CudaExactKernel::Stream;
 }
 
+CudaFastKernel cudaFastKernelProperty(Napi::Env env, Napi::Object options) {
+  Napi::Value value = options.Get("cudaFastKernel");
+  if (value.IsUndefined()) return CudaFastKernel::Wmma;
+  const std::string name = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
+  if (name == "wmma") return CudaFastKernel::Wmma;
+  if (name == "mma") return CudaFastKernel::Mma;
+  throwInvalid(env, "cudaFastKernel must be 'wmma' or 'mma'");
+  return CudaFastKernel::Wmma;
+}
+
+CudaLevelCounts cudaLevelCountsProperty(Napi::Env env, Napi::Object options) {
+  Napi::Value value = options.Get("cudaLevelCounts");
+  if (value.IsUndefined()) return CudaLevelCounts::Shared;
+  const std::string name = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
+  if (name == "shared") return CudaLevelCounts::Shared;
+  if (name == "warp") return CudaLevelCounts::Warp;
+  throwInvalid(env, "cudaLevelCounts must be 'shared' or 'warp'");
+  return CudaLevelCounts::Shared;
+}
+
 BackendOptions backendOptionsFromJs(Napi::Env env, Napi::Object options) {
   BackendOptions result;
   result.threads = intProperty(env, options, "threads", 0);
@@ -115,6 +135,8 @@ BackendOptions backendOptionsFromJs(Napi::Env env, Napi::Object options) {
     else if (name != "auto") throwInvalid(env, "cpuKernel must be 'auto', 'blocks' or 'rows'");
   }
   result.cudaExactKernel = cudaExactKernelProperty(env, options);
+  result.cudaFastKernel = cudaFastKernelProperty(env, options);
+  result.cudaLevelCounts = cudaLevelCountsProperty(env, options);
   return result;
 }
 
@@ -131,7 +153,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   }
 
   // new Engine(weights: Float32Array, options: { device: 'cpu' | 'cuda', deviceIndex, threads, precision, cudnn,
-  //   maxPixels, cpuIsa, cpuWinograd, cudaExactKernel })
+  //   maxPixels, cpuIsa, cpuWinograd, cudaExactKernel, cudaFastKernel,
+  //   cudaLevelCounts })
   explicit EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsObject()) {

@@ -27,6 +27,8 @@ struct BackendOptions {
   bool cpuWinograd = true;         // CPU: e1..e6 through Winograd kernels (false: direct; scalar is always direct)
   CpuKernel cpuKernel = CpuKernel::Auto;
   CudaExactKernel cudaExactKernel = CudaExactKernel::Stream;
+  CudaFastKernel cudaFastKernel = CudaFastKernel::Wmma;      // fused backend; Mma needs sm_80 (else Wmma)
+  CudaLevelCounts cudaLevelCounts = CudaLevelCounts::Shared;  // global branch of both CUDA backends
 };
 
 // One image to enhance. `output` points at width*height*channels elements of uint8_t (U8) or

@@ -16,5 +16,12 @@ enum class CudaExactKernel { Stream, Tile };
 // Auto = the 2-D Winograd blocks (native/cpu/winograd2d.h); RowWinograd = the row-wise F(6,3)
 // of native/cpu/winograd.h (the previous engine, kept for comparing the two).
 enum class CpuKernel { Auto, RowWinograd, BlockWinograd };
+// Which CUDA kernel runs Precision::Fast: Wmma (WMMA fragments, the default) or Mma (mma.sync +
+// ldmatrix, compute capability 8.0 or newer; older GPUs run Wmma whatever is asked).
+enum class CudaFastKernel { Wmma, Mma };
+
+// How the CUDA global branch counts V levels: Shared (one shared-memory atomic per pixel, the
+// default) or Warp (lanes of a warp holding the same level add once). The counts are identical.
+enum class CudaLevelCounts { Shared, Warp };
 
 }  // namespace flwnet

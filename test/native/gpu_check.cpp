@@ -42,6 +42,7 @@ struct Variant {
   bool cudnn;
   cuda::ExactKernel kernel = cuda::ExactKernel::Tile;
   bool hugeImage = true;  // include the 8000x6000 CPU comparison
+  cuda::FastKernel fastKernel = cuda::FastKernel::Wmma;
 };
 
 std::vector<Variant> gpuVariants(const Options& options) {
@@ -54,6 +55,12 @@ std::vector<Variant> gpuVariants(const Options& options) {
     v.push_back({std::string("fused-exact-") + cuda::exactKernelName(k), Precision::Exact, false, k, i == 0});
   }
   v.push_back({"fused-fast", Precision::Fast, false});
+  // The mma.sync fast kernel (BackendOptions::cudaFastKernel = Mma) on GPUs that have it (sm_80+).
+  int device = 0, major = 0;
+  if (cudaGetDevice(&device) == cudaSuccess &&
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess && major >= 8) {
+    v.push_back({"fused-fast-mma", Precision::Fast, false, cuda::ExactKernel::Tile, true, cuda::FastKernel::Mma});
+  }
 #if FLWNET_WITH_CUDNN
   v.push_back({"cudnn-exact", Precision::Exact, true});
   v.push_back({"cudnn-fast", Precision::Fast, true});
@@ -65,6 +72,7 @@ std::vector<Variant> gpuVariants(const Options& options) {
 std::unique_ptr<Backend> makeBackend(const ModelWeights& w, const Variant& v, size_t maxPixels = 0) {
   BackendOptions o;
   o.cudaExactKernel = v.kernel;
+  o.cudaFastKernel = v.fastKernel;
   o.precision = v.precision;
   o.useCudnn = v.cudnn;
   o.maxPixels = maxPixels;

@@ -15,6 +15,7 @@
 #include "cuda/runtime/device_memory.h"
 #include "cuda/fused/global_branch.cuh"
 #include "cuda/fused/local_fused.cuh"
+#include "cuda/mma/level_counts_warp.cuh"
 #include "gpu_check_support.h"
 
 using namespace flwnet;
@@ -85,10 +86,10 @@ struct KernelBench {
     local.batch = global.batch;
   }
 
-  void run(Precision precision, cuda::ExactKernel kernel, int sms) {
+  void run(Precision precision, cuda::ExactKernel kernel, int sms, cuda::FastKernel fast = cuda::FastKernel::Wmma) {
     cuda::launchGlobalBranch(global, sms, nullptr);
     cuda::launchCoarseGrid(local, nullptr);
-    cuda::launchLocalFused(local, precision, nullptr, kernel);
+    cuda::launchLocalFused(local, precision, nullptr, kernel, fast);
   }
 };
 
@@ -98,16 +99,17 @@ int multiprocessors() {
   return prop.multiProcessorCount;
 }
 
-double kernelMs(KernelBench& bench, Precision precision, cuda::ExactKernel kernel, RunCounts counts) {
+double kernelMs(KernelBench& bench, Precision precision, cuda::ExactKernel kernel, RunCounts counts,
+                cuda::FastKernel fast = cuda::FastKernel::Wmma) {
   const int sms = multiprocessors();
   cudaEvent_t start, stop;
   FLWNET_CUDA_CHECK(cudaEventCreate(&start));
   FLWNET_CUDA_CHECK(cudaEventCreate(&stop));
-  for (int i = 0; i < counts.warmup; ++i) bench.run(precision, kernel, sms);
+  for (int i = 0; i < counts.warmup; ++i) bench.run(precision, kernel, sms, fast);
   std::vector<double> times;
   for (int i = 0; i < counts.runs; ++i) {
     FLWNET_CUDA_CHECK(cudaEventRecord(start));
-    bench.run(precision, kernel, sms);
+    bench.run(precision, kernel, sms, fast);
     FLWNET_CUDA_CHECK(cudaEventRecord(stop));
     FLWNET_CUDA_CHECK(cudaEventSynchronize(stop));
     float ms = 0;
@@ -142,24 +144,36 @@ double endToEndMs(Backend& backend, int width, int height, int batch, RunCounts 
 
 }  // namespace
 
+static void timeLevelCounts(Log& log, const ModelWeights& w, bool quick);
+
 void runTimings(Log& log, const ModelWeights& w, bool quick) {
   const RunCounts counts = runCounts(quick);
   std::vector<ComparisonCase> cases = {{640, 480, 1}, {640, 480, 16}, {1920, 1080, 1},
                                        {1920, 1080, 16}, {3840, 2160, 1}, {3840, 2160, 16}};
   if (quick) cases = {{1920, 1080, 1}, {1920, 1080, 16}};
   const cuda::ExactKernel defaultKernel = BackendOptions{}.cudaExactKernel;
-  std::printf("\n%-6s %-10s %5s %12s %12s %12s\n", "mode", "size", "batch", "kernel ms", "MPix/s", "enhance ms");
-  for (Precision precision : {Precision::Exact, Precision::Fast}) {
+  std::printf("\n%-8s %-10s %5s %12s %12s %12s\n", "mode", "size", "batch", "kernel ms", "MPix/s", "enhance ms");
+  // Fast mode twice: the default WMMA kernel and the mma.sync one (sm_80+; elsewhere WMMA again).
+  struct Mode {
+    const char* name;
+    Precision precision;
+    cuda::FastKernel fast;
+  };
+  for (const Mode& m : {Mode{"exact", Precision::Exact, cuda::FastKernel::Wmma},
+                        Mode{"fast", Precision::Fast, cuda::FastKernel::Wmma},
+                        Mode{"fast-mma", Precision::Fast, cuda::FastKernel::Mma}}) {
+    const Precision precision = m.precision;
     BackendOptions o;
     o.precision = precision;
+    o.cudaFastKernel = m.fast;
     auto backend = createCudaBackend(w, o);
-    const char* mode = precision == Precision::Exact ? "exact" : "fast";
+    const char* mode = m.name;
     for (const ComparisonCase& c : cases) {
       KernelBench bench(w, precision, c.width, c.height, c.batch);
-      const double kernel = kernelMs(bench, precision, defaultKernel, counts);
+      const double kernel = kernelMs(bench, precision, defaultKernel, counts, m.fast);
       const double e2e = endToEndMs(*backend, c.width, c.height, c.batch, counts);
       const double mpix = double(c.width) * c.height * c.batch / 1e6 / (kernel / 1e3);
-      std::printf("%-6s %4dx%-5d %5d %12.3f %12.1f %12.3f\n", mode, c.width, c.height, c.batch, kernel, mpix, e2e);
+      std::printf("%-8s %4dx%-5d %5d %12.3f %12.1f %12.3f\n", mode, c.width, c.height, c.batch, kernel, mpix, e2e);
       std::fflush(stdout);  // a run cut off by a time limit still shows the rows it finished
       log.timing("{\"mode\":\"" + std::string(mode) + "\",\"width\":" + std::to_string(c.width) + ",\"height\":" +
                  std::to_string(c.height) + ",\"batch\":" + std::to_string(c.batch) + ",\"kernel_ms\":" +
@@ -167,6 +181,42 @@ void runTimings(Log& log, const ModelWeights& w, bool quick) {
                  std::to_string(e2e) + "}");
     }
   }
+  timeLevelCounts(log, w, quick);
+}
+
+// Kernel-only time of the global branch's level counting at 1920x1080 on a dark image (every pixel
+// at a few levels: the worst case for a shared histogram), default kernel against the warp-
+// aggregated one (BackendOptions::cudaLevelCounts = Warp); the target for the latter is under 30 us.
+static void timeLevelCounts(Log& log, const ModelWeights& w, bool quick) {
+  KernelBench bench(w, Precision::Exact, 1920, 1080, 1);
+  const std::vector<uint8_t> dark(size_t(1920) * 1080 * 3, 3);
+  FLWNET_CUDA_CHECK(cudaMemcpy(bench.input.data(), dark.data(), dark.size(), cudaMemcpyHostToDevice));
+  const int sms = multiprocessors();
+  std::string json = "[";
+  for (const CudaLevelCounts counts : {CudaLevelCounts::Shared, CudaLevelCounts::Warp}) {
+    const char* variant = cuda::levelCountsName(counts);
+    bench.global.levelCounts = counts;
+    std::vector<double> times;
+    cudaEvent_t start, stop;
+    FLWNET_CUDA_CHECK(cudaEventCreate(&start));
+    FLWNET_CUDA_CHECK(cudaEventCreate(&stop));
+    const RunCounts runs = runCounts(quick);
+    for (int i = 0; i < runs.warmup + runs.runs; ++i) {
+      FLWNET_CUDA_CHECK(cudaEventRecord(start));
+      cuda::launchLevelCounts(bench.global, sms, nullptr);
+      FLWNET_CUDA_CHECK(cudaEventRecord(stop));
+      FLWNET_CUDA_CHECK(cudaEventSynchronize(stop));
+      float ms = 0;
+      FLWNET_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+      if (i >= runs.warmup) times.push_back(ms);
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    const double us = median(times) * 1e3;
+    std::printf("level counts %-6s 1920x1080 dark: %8.1f us (kernel only, with the clearing memset)\n", variant, us);
+    json += std::string(json.size() > 1 ? "," : "") + "{\"variant\":\"" + variant + "\",\"us\":" + std::to_string(us) + "}";
+  }
+  log.section("level_counts", json + "]");
 }
 
 std::vector<ComparisonCase> exactComparisonCases() {

@@ -90,6 +90,7 @@ class CudnnBackend final : public Backend {
   std::shared_ptr<const cudnn::Library> library_;
   int deviceIndex_;
   bool fast_;
+  CudaLevelCounts levelCounts_;  // BackendOptions::cudaLevelCounts (the global branch is shared)
   std::string deviceLabel_;
   int multiprocessors_ = 1;
   size_t activationBudget_ = kActivationBudgetBytes;
@@ -103,6 +104,7 @@ CudnnBackend::CudnnBackend(const ModelWeights& weights, const BackendOptions& op
       library_(cudnn::Library::open()),
       deviceIndex_(options.deviceIndex),
       fast_(options.precision == Precision::Fast),
+      levelCounts_(options.cudaLevelCounts),
       format_(NetworkFormat::forPrecision(fast_)) {
   checkScheduleAgainstGraph("cuDNN", cudnn::kCudnnSchedule, cudnn::kBandBufferChannels.data(),
                             cudnn::kBandBufferChannels.size());
@@ -191,6 +193,7 @@ void CudnnBackend::runGlobalBranch(Slot& slot, const cudnn::ImagesU8& images, co
   }
   params.denseWeights = weights_->denseWeights();
   params.out = slot.global.device;
+  params.levelCounts = levelCounts_;
   cuda::launchGlobalBranch(params, multiprocessors_, slot.stream);
   FLWNET_CUDA_CHECK(cudaMemcpyAsync(slot.global.hostFeatures, slot.global.device.features,
                                     sizeof(double) * kFeatureCount * images.count, cudaMemcpyDeviceToHost,

@@ -84,8 +84,8 @@ class CudaBackend final : public Backend {
   std::string description() const override {
     return std::string(properties_.name) + " (" + deviceName() + ", fused kernels, " +
            (precision_ == Precision::Exact ? std::string("exact, ") + cuda::exactKernelName(exactKernel_) + " kernel"
-                                           : std::string("fast")) +
-           ")";
+                                           : std::string("fast, ") + cuda::fastKernelName(fastKernel_) + " kernel") +
+           (levelCounts_ == CudaLevelCounts::Warp ? ", warp level counts" : "") + ")";
   }
   int maxConcurrentRequests() const override { return kSlotCount; }
   int preferredBatch() const override { return cuda::kMaxBatch; }
@@ -106,6 +106,8 @@ class CudaBackend final : public Backend {
   int device_ = 0;
   Precision precision_;
   cuda::ExactKernel exactKernel_;  // BackendOptions::cudaExactKernel
+  cuda::FastKernel fastKernel_;    // BackendOptions::cudaFastKernel (Mma only on sm_80+, else Wmma)
+  CudaLevelCounts levelCounts_;    // BackendOptions::cudaLevelCounts
   cudaDeviceProp properties_{};
   cuda::DeviceMemory localWeights_;
   cuda::DeviceMemory localBiases_;
@@ -122,7 +124,9 @@ CudaBackend::CudaBackend(const ModelWeights& weights, const BackendOptions& opti
     : Backend(options.maxPixels),
       device_(options.deviceIndex),
       precision_(options.precision),
-      exactKernel_(options.cudaExactKernel) {
+      exactKernel_(options.cudaExactKernel),
+      fastKernel_(options.cudaFastKernel),
+      levelCounts_(options.cudaLevelCounts) {
   cuda::checkFusedSchedules();
   int devices = 0;
   const cudaError_t status = cudaGetDeviceCount(&devices);
@@ -136,6 +140,7 @@ CudaBackend::CudaBackend(const ModelWeights& weights, const BackendOptions& opti
   }
   FLWNET_CUDA_CHECK(cudaSetDevice(device_));
   FLWNET_CUDA_CHECK(cudaGetDeviceProperties(&properties_, device_));
+  if (properties_.major < 8) fastKernel_ = cuda::FastKernel::Wmma;  // mma.sync m16n8k16 needs sm_80
   const std::vector<uint8_t> packed = cuda::packLocalWeights(weights, precision_);
   uploadOnce(localWeights_, packed.data(), packed.size());
   const std::vector<float> biases = cuda::packLocalBiases(weights);
@@ -199,6 +204,7 @@ cuda::DeviceBatch CudaBackend::uploadAndRunGlobal(cuda::Slot& slot, const Enhanc
   global.batch = batch;
   global.denseWeights = reinterpret_cast<const float*>(denseWeights_.data());
   global.out = slot.branch;
+  global.levelCounts = levelCounts_;
   cuda::launchGlobalBranch(global, properties_.multiProcessorCount, slot.stream);
   FLWNET_CUDA_CHECK(cudaMemcpyAsync(slot.hostFeatures(), slot.branch.features, sizeof(double) * count * kFeatureCount,
                                     cudaMemcpyDeviceToHost, slot.stream));
@@ -247,7 +253,7 @@ void CudaBackend::runBands(cuda::Slot& slot, cuda::LocalParams& local, const Enh
       li.output = deviceOut + plan.outputOffset[i];
       copyBytes = plan.outputOffset[i] + static_cast<size_t>(li.bandRows) * img.width * img.channels * element;
     }
-    cuda::launchLocalFused(local, precision_, slot.stream, exactKernel_);
+    cuda::launchLocalFused(local, precision_, slot.stream, exactKernel_, fastKernel_);
     FLWNET_CUDA_CHECK(cudaMemcpyAsync(hostOut, deviceOut, copyBytes, cudaMemcpyDeviceToHost, slot.stream));
     FLWNET_CUDA_CHECK(cudaStreamSynchronize(slot.stream));
     for (size_t i = 0; i < count; ++i) {

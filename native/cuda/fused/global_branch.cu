@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "cuda/runtime/cuda_check.h"
+#include "cuda/mma/level_counts_warp.cuh"
 
 namespace flwnet::cuda {
 namespace {
@@ -143,6 +144,11 @@ void launchLevelCounts(const GlobalBranchParams& params, int multiprocessors, cu
   const unsigned blocks = static_cast<unsigned>(std::max<size_t>(1, std::min(wanted, useful)));
   FLWNET_CUDA_CHECK(cudaMemsetAsync(params.out.levelCounts, 0,
                                     sizeof(unsigned long long) * kLevels * batch.count, stream));
+  if (params.levelCounts == CudaLevelCounts::Warp) {  // BackendOptions::cudaLevelCounts
+    static_assert(kLevelCountsWarpThreads == kCountThreads, "both kernels are sized by the same block count");
+    launchLevelCountsWarp(batch, params.out.levelCounts, blocks, stream);
+    return;
+  }
   levelCountsKernel<<<dim3(blocks, batch.count), kCountThreads, 0, stream>>>(batch, params.out.levelCounts);
   FLWNET_CUDA_CHECK_LAUNCH("levelCountsKernel");
 }

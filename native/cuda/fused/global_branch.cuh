@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/engine_settings.h"
 #include "core/model.h"
 
 namespace flwnet::cuda {
@@ -44,9 +45,11 @@ struct GlobalBranchParams {
   DeviceBatch batch;
   const float* denseWeights = nullptr;  // device copy of the kDenseParamCount GFE parameters
   GlobalBranchBuffers out;
+  CudaLevelCounts levelCounts = CudaLevelCounts::Shared;  // BackendOptions::cudaLevelCounts
 };
 
-// Clears and fills out.levelCounts (shared-memory histogram per block, one global merge per block).
+// Clears and fills out.levelCounts (a shared-memory histogram per block, one global merge per block;
+// with params.levelCounts == Warp the lanes of a warp holding the same level add once).
 void launchLevelCounts(const GlobalBranchParams& params, int multiprocessors, cudaStream_t stream);
 
 // One block per image: features (numpy.histogram bin rule in double), GFE in double, curve and the

@@ -15,6 +15,8 @@
 #include "cuda/fused/local_exact.cuh"
 #include "cuda/fused/local_exact_stream.cuh"
 #include "cuda/fused/local_fast.cuh"
+#include "cuda/mma/local_mma.cuh"
+#include "cuda/mma/mma_weights.h"
 
 namespace flwnet::cuda {
 namespace {
@@ -105,6 +107,8 @@ int localTileRows(Precision precision) { return precision == Precision::Exact ? 
 // ran 1.9x faster.
 const char* exactKernelName(ExactKernel kernel) { return kernel == ExactKernel::Stream ? "stream" : "tile"; }
 
+const char* fastKernelName(FastKernel kernel) { return kernel == FastKernel::Mma ? "mma" : "wmma"; }
+
 void assignTiles(LocalParams& params, int tileCols, int tileRows) {
   long long total = 0;
   for (int b = 0; b < params.batch.count; ++b) {
@@ -119,10 +123,17 @@ void assignTiles(LocalParams& params, int tileCols, int tileRows) {
   params.totalTiles = static_cast<int>(total);
 }
 
-void launchLocalFused(LocalParams& params, Precision precision, cudaStream_t stream, ExactKernel exactKernel) {
+void launchLocalFused(LocalParams& params, Precision precision, cudaStream_t stream, ExactKernel exactKernel,
+                      FastKernel fastKernel) {
   FLWNET_CHECK(params.batch.count >= 1 && params.batch.count <= kMaxBatch, "local branch batch size out of range");
   if (precision == Precision::Exact && exactKernel == ExactKernel::Stream) {
     local::launchLocalExactStream(params, stream);
+    return;
+  }
+  // The mma.sync kernel on sm_80+ (its weights follow the WMMA blocks); WMMA elsewhere.
+  if (precision == Precision::Fast && fastKernel == FastKernel::Mma && fastmma::localMmaSupported()) {
+    fastmma::launchLocalMma(params, static_cast<const __half*>(params.weights) + local::kFastBlockCount * local::kFastBlock,
+                            stream);
     return;
   }
   const int tile = localTileRows(precision);
@@ -163,6 +174,8 @@ std::vector<uint8_t> packLocalWeights(const ModelWeights& w, Precision precision
   appendFastGroup(out, w, 6, 0, 0, 16, kOutputChannels);
   FLWNET_CHECK(out.size() == static_cast<size_t>(local::kFastBlockCount) * local::kFastBlock,
                "fast weight layout does not add up");
+  const std::vector<uint16_t> fragments = mma::packMmaWeights(w);  // the mma kernel's B fragments
+  for (const uint16_t bits : fragments) out.push_back(__ushort_as_half(bits));
   return asBytes(out);
 }
 

@@ -52,6 +52,13 @@ using ExactKernel = CudaExactKernel;
 
 const char* exactKernelName(ExactKernel kernel);
 
+// Which kernel runs Precision::Fast (BackendOptions::cudaFastKernel): `Wmma` (local_fast.cu, the
+// default) or `Mma` (mma/local_mma.cu, mma.sync + ldmatrix, sm_80 or newer; on older GPUs Wmma
+// runs instead).
+using FastKernel = CudaFastKernel;
+
+const char* fastKernelName(FastKernel kernel);
+
 // Fills tilesX and firstTile of every image and totalTiles for blocks of tileCols x tileRows
 // output pixels. Throws InvalidArgument when the tiles exceed the grid limit.
 void assignTiles(LocalParams& params, int tileCols, int tileRows);
@@ -59,7 +66,7 @@ void assignTiles(LocalParams& params, int tileCols, int tileRows);
 // The fused e1..e7 kernel over the bands in params. Throws InvalidArgument for a band whose tiles
 // exceed the grid limit (the caller bands large images so this does not happen).
 void launchLocalFused(LocalParams& params, Precision precision, cudaStream_t stream,
-                    ExactKernel exactKernel = ExactKernel::Stream);
+                      ExactKernel exactKernel = ExactKernel::Stream, FastKernel fastKernel = FastKernel::Wmma);
 
 // Convolution weights rearranged for the kernels of `precision` (bytes to upload as-is).
 std::vector<uint8_t> packLocalWeights(const ModelWeights& weights, Precision precision);
