@@ -88,13 +88,18 @@ export interface NativeLossOptions {
   ciede2000?: boolean;
 }
 
-export interface NativeLossReport {
+/** The training loss terms, as the addon's evaluation and training step both report them. */
+export interface LossTerms {
   l1: number;
   ssimLoss: number;
   color: number;
   brightness: number;
   structure: number;
+  /** l1 + ssimLoss + color + brightness + structure (the paper's L_ALL). */
   total: number;
+}
+
+export interface NativeLossReport extends LossTerms {
   psnr: number;
   ssim: number;
   ciede2000: number;
@@ -109,16 +114,21 @@ export interface NativeTrainExample {
   exposure: number;
 }
 
-export interface NativeTrainerOptions {
-  /** 0 = the number of cores. */
-  threads: number;
-  cpuIsa: string;
+export interface AdamConfig {
   beta1: number;
   beta2: number;
   eps: number;
+  /** >= 0. Added to the gradient (L2, as the authors do) unless `decoupledWeightDecay` (AdamW). */
   weightDecay: number;
   decoupledWeightDecay: boolean;
+  /** Clip the global gradient L2 norm to this value before the update; 0 = off. */
   clipGradNorm: number;
+}
+
+export interface NativeTrainerOptions extends AdamConfig {
+  /** 0 = the number of cores. */
+  threads: number;
+  cpuIsa: string;
 }
 
 export interface NativeStepResult {

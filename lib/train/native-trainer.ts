@@ -12,7 +12,7 @@
  * weights whatever the thread count (gradients are summed over fixed work units in a fixed order).
  */
 import { ClosedError, fromNativeError, InvalidInputError, InvalidOptionError } from '../errors';
-import { loadNative, type NativeTrainer, type NativeTrainExample } from '../native';
+import { loadNative, type AdamConfig, type LossTerms, type NativeTrainer, type NativeTrainExample } from '../native';
 import { checkCpuIsa, checkCpuIsaAvailable, type CpuIsaOption } from '../options';
 import { abortReason } from '../scheduler';
 import { FLWNET_PARAM_COUNT, FLWNET_WEIGHT_SCHEMA, FlwnetWeights } from '../weights';
@@ -31,26 +31,8 @@ export interface TrainExample {
   exposure?: number;
 }
 
-export interface TrainLosses {
-  l1: number;
-  ssimLoss: number;
-  color: number;
-  brightness: number;
-  structure: number;
-  /** l1 + ssimLoss + color + brightness + structure (the paper's L_ALL). */
-  total: number;
-}
-
-export interface AdamConfig {
-  beta1: number;
-  beta2: number;
-  eps: number;
-  /** >= 0. Added to the gradient (L2, as the authors do) unless `decoupledWeightDecay` (AdamW). */
-  weightDecay: number;
-  decoupledWeightDecay: boolean;
-  /** Clip the global gradient L2 norm to this value before the update; 0 = off. */
-  clipGradNorm: number;
-}
+export type TrainLosses = LossTerms;
+export type { AdamConfig };
 
 /** The authors' optimiser settings (lr 1e-4 is passed to step()). */
 export const AUTHORS_ADAM: Readonly<AdamConfig> = Object.freeze({
