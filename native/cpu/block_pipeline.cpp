@@ -129,44 +129,19 @@ void BlockWorker::prepare(const Tile& tile, int width, int height) {
     }
   });
   const int bufferWidth = tile.x1 - tile.x0 + 2 * kHalo + kWinogradReadSlack;
-  size_t total = 0;
-  for (int r = 0; r < kRings; ++r) total += static_cast<size_t>(std::max(1, capacity[r])) * kRingChannels[r] * bufferWidth;
-  if (storage_.size() < total) storage_.resize(total);
-  std::memset(storage_.data(), 0, total * sizeof(float));  // columns outside the image read as zero
-  float* data = storage_.data();
-  for (int r = 0; r < kRings; ++r) {
-    Ring& ring = rings_[r];
-    ring.channels = kRingChannels[r];
-    ring.capacity = std::max(1, capacity[r]);
-    ring.data = data;
-    ring.tags.assign(ring.capacity, INT_MIN);
-    data += static_cast<size_t>(ring.capacity) * ring.channels * bufferWidth;
-  }
+  rings_.layout(kRingChannels, capacity, bufferWidth);
   const size_t rowFloats = static_cast<size_t>(bufferWidth) * kLanes;
-  if (zeroRow_.size() < rowFloats) zeroRow_.assign(rowFloats, 0.0f);
   if (outRow_.size() < rowFloats) outRow_.resize(rowFloats);
   if (scratch_.size() < static_cast<size_t>(kBlockScratchFloats) + 16) scratch_.resize(kBlockScratchFloats + 16);
-  bufferWidth_ = bufferWidth;
 }
 
 const float* BlockWorker::rowOf(int ring, int y, int height) const {
-  if (y < 0 || y >= height) return zeroRow_.data();  // zero padding above and below the image
-  const Ring& r = rings_[ring];
-  const int slot = y % r.capacity;
-  FLWNET_CHECK(r.tags[slot] == y, "row ring overrun in the CPU block schedule");
-  return r.data + static_cast<size_t>(slot) * r.channels * bufferWidth_;
-}
-
-float* BlockWorker::ringRowFor(int ring, int y) {
-  Ring& r = rings_[ring];
-  const int slot = y % r.capacity;
-  r.tags[slot] = y;
-  return r.data + static_cast<size_t>(slot) * r.channels * bufferWidth_;
+  return rings_.rowOf(ring, y, height, "row ring overrun in the CPU block schedule");
 }
 
 void BlockWorker::computePrep(const LocalRequest& request, int y, int c0, int c1) {
   const size_t offset = static_cast<size_t>(c0 - colBase_) * 4;
-  prepareInputRow(request, y, c0, c1, ringRowFor(0, y) + offset, ringRowFor(1, y) + offset);
+  prepareInputRow(request, y, c0, c1, rings_.rowFor(0, y) + offset, rings_.rowFor(1, y) + offset);
 }
 
 // Rows [y, end) of e1..e6 in kernel calls of 6 rows (both phases of a dilation-2 block).
@@ -187,7 +162,7 @@ void BlockWorker::computeBlock(const PackedNetwork& net, const BlockNetwork& blo
       int lastKept = -1;
       for (int j = 0; j < kBlockRows; ++j) {
         const int row = y0 + j * d;
-        args.out[j] = row < end ? ringRowFor(stage + 1, row) + static_cast<size_t>(c0 - colBase_) * kLanes : nullptr;
+        args.out[j] = row < end ? rings_.rowFor(stage + 1, row) + static_cast<size_t>(c0 - colBase_) * kLanes : nullptr;
         if (row < end) lastKept = j;
       }
       if (lastKept < 0) continue;
@@ -198,7 +173,7 @@ void BlockWorker::computeBlock(const PackedNetwork& net, const BlockNetwork& blo
         for (int r = 0; r < kBlockInputRows; ++r) {
           // Input row r feeds output rows r - 2 .. r; rows no kept output reads are zeros.
           const int row = y0 + (r - 1) * d;
-          const float* data = r - 2 <= lastKept ? rowOf(ring, row, height) : zeroRow_.data();
+          const float* data = r - 2 <= lastKept ? rowOf(ring, row, height) : rings_.zeroRow();
           args.sources[s].rows[r] = data + static_cast<size_t>(c0 - colBase_) * channels;
         }
       }

@@ -12,6 +12,7 @@
 #include "core/backend.h"
 #include "isa.h"
 #include "packed_network.h"
+#include "row_rings.h"
 #include "tile_pipeline.h"
 #include "winograd2d.h"
 
@@ -36,12 +37,6 @@ class BlockWorker {
  private:
   static constexpr int kRings = 8;
   static constexpr int kStages = 8;
-  struct Ring {
-    int channels = 0;
-    int capacity = 0;
-    float* data = nullptr;
-    std::vector<int> tags;  // which image row each slot holds
-  };
   struct Progress {
     std::array<int, kStages> next, rowEnd, colBegin, colEnd;
   };
@@ -51,18 +46,14 @@ class BlockWorker {
   void schedule(Progress& progress, int height, Step step) const;
   void prepare(const Tile& tile, int width, int height);
   const float* rowOf(int ring, int y, int height) const;
-  float* ringRowFor(int ring, int y);
   void computePrep(const LocalRequest& request, int y, int c0, int c1);
   void computeBlock(const PackedNetwork& net, const BlockNetwork& blocks, BlockKernel block, int stage, int y, int end,
                     int height, int c0, int c1);
   void computeOutput(const PackedNetwork& net, const ConvKernels& kernels, const LocalRequest& request, int y);
 
-  std::array<Ring, kRings> rings_{};
-  std::vector<float> storage_;
-  std::vector<float> zeroRow_;
+  RowRings<kRings> rings_;
   std::vector<float> outRow_;
   std::vector<float> scratch_;
-  int bufferWidth_ = 0;
   int colBase_ = 0;
   Tile tile_{};
 };

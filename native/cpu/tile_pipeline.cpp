@@ -87,43 +87,18 @@ void planTiles(int width, int height, int maxStripWidth, std::vector<Tile>& tile
 }
 
 void TileWorker::prepare(int bufferWidth) {
-  size_t total = 0;
-  for (int r = 0; r < kRingCount; ++r) total += static_cast<size_t>(kRingCapacity[r]) * kRingChannels[r] * bufferWidth;
-  if (storage_.size() < total) storage_.resize(total);
-  // Columns outside the image are never written and must read as zero padding.
-  std::memset(storage_.data(), 0, total * sizeof(float));
-  float* p = storage_.data();
-  for (int r = 0; r < kRingCount; ++r) {
-    Ring& ring = rings_[r];
-    ring.channels = kRingChannels[r];
-    ring.capacity = kRingCapacity[r];
-    ring.data = p;
-    ring.tags.assign(ring.capacity, INT_MIN);
-    p += static_cast<size_t>(ring.capacity) * ring.channels * bufferWidth;
-  }
-  if (zeroRow_.size() < static_cast<size_t>(bufferWidth) * kLanes) zeroRow_.assign(static_cast<size_t>(bufferWidth) * kLanes, 0.0f);
-  if (outRow_.size() < static_cast<size_t>(bufferWidth) * kLanes) outRow_.resize(static_cast<size_t>(bufferWidth) * kLanes);
-  bufferWidth_ = bufferWidth;
+  rings_.layout(kRingChannels, kRingCapacity, bufferWidth);
+  const size_t rowFloats = static_cast<size_t>(bufferWidth) * kLanes;
+  if (outRow_.size() < rowFloats) outRow_.resize(rowFloats);
 }
 
 const float* TileWorker::rowOf(int ring, int y, int height) const {
-  if (y < 0 || y >= height) return zeroRow_.data();  // zero padding above and below the image
-  const Ring& r = rings_[ring];
-  const int row = y % r.capacity;
-  FLWNET_CHECK(r.tags[row] == y, "row ring overrun in the CPU tile schedule");
-  return r.data + static_cast<size_t>(row) * r.channels * bufferWidth_;
-}
-
-float* TileWorker::ringRowFor(int ring, int y) {
-  Ring& r = rings_[ring];
-  const int row = y % r.capacity;
-  r.tags[row] = y;
-  return r.data + static_cast<size_t>(row) * r.channels * bufferWidth_;
+  return rings_.rowOf(ring, y, height, "row ring overrun in the CPU tile schedule");
 }
 
 void TileWorker::computePrep(const LocalRequest& request, int y, int c0, int c1) {
   const size_t offset = static_cast<size_t>(c0 - colBase_) * 4;
-  prepareInputRow(request, y, c0, c1, ringRowFor(0, y) + offset, ringRowFor(1, y) + offset);
+  prepareInputRow(request, y, c0, c1, rings_.rowFor(0, y) + offset, rings_.rowFor(1, y) + offset);
 }
 
 void TileWorker::computeConv(const PackedNetwork& net, const ConvKernels& kernels, int stage, int y, int height,
@@ -145,7 +120,7 @@ void TileWorker::computeConv(const PackedNetwork& net, const ConvKernels& kernel
   const bool winograd = kernels.winograd != nullptr && !layer.winograd.empty();
   args.weights = winograd ? layer.winograd.data() : layer.weights.data();
   args.bias = layer.bias.data();
-  args.out = ringRowFor(stage + 1, y) + static_cast<size_t>(c0 - colBase_) * kLanes;
+  args.out = rings_.rowFor(stage + 1, y) + static_cast<size_t>(c0 - colBase_) * kLanes;
   args.count = c1 - c0;
   args.outputLanes = kLanes;
   args.leaky = true;

@@ -13,6 +13,7 @@
 #include "core/coarse_brightness.h"
 #include "core/image.h"
 #include "packed_network.h"
+#include "row_rings.h"
 
 namespace flwnet::cpu {
 
@@ -44,25 +45,15 @@ class TileWorker {
   void run(const PackedNetwork& net, const ConvKernels& kernels, const LocalRequest& request, const Tile& tile);
 
  private:
-  struct Ring {
-    int channels = 0;
-    int capacity = 0;
-    float* data = nullptr;
-    std::vector<int> tags;  // which image row each ring row holds
-  };
 
   void prepare(int bufferWidth);
   const float* rowOf(int ring, int y, int height) const;
-  float* ringRowFor(int ring, int y);
   void computePrep(const LocalRequest& request, int y, int c0, int c1);
   void computeConv(const PackedNetwork& net, const ConvKernels& kernels, int stage, int y, int height, int c0, int c1);
   void computeOutput(const PackedNetwork& net, const ConvKernels& kernels, const LocalRequest& request, int y);
 
-  std::array<Ring, 8> rings_{};
-  std::vector<float> storage_;
-  std::vector<float> zeroRow_;
+  RowRings<8> rings_;
   std::vector<float> outRow_;
-  int bufferWidth_ = 0;
   int colBase_ = 0;  // image column of buffer pixel 0
   Tile tile_{};
 };

@@ -1,0 +1,77 @@
+// The ring buffers of activation rows that both CPU schedules (tile_pipeline.h, block_pipeline.h)
+// stream through: each ring keeps the last `capacity` rows of one stage's output, tagged with the
+// image row they hold, and rows above or below the image read as one shared zero row.
+#pragma once
+#include <algorithm>
+#include <array>
+#include <climits>
+#include <cstddef>
+#include <cstring>
+#include <vector>
+
+#include "conv_kernels.h"
+#include "core/error.h"
+
+namespace flwnet::cpu {
+
+template <int kRings>
+class RowRings {
+ public:
+  // Lays the rings out for rows `bufferWidth` pixels wide, all zero (columns outside the image are
+  // never written and must read as zero padding); a capacity below 1 is taken as 1.
+  void layout(const std::array<int, kRings>& channels, const std::array<int, kRings>& capacity, int bufferWidth) {
+    size_t total = 0;
+    for (int r = 0; r < kRings; ++r) {
+      total += static_cast<size_t>(std::max(1, capacity[r])) * channels[r] * bufferWidth;
+    }
+    if (storage_.size() < total) storage_.resize(total);
+    std::memset(storage_.data(), 0, total * sizeof(float));
+    float* data = storage_.data();
+    for (int r = 0; r < kRings; ++r) {
+      Ring& ring = rings_[r];
+      ring.channels = channels[r];
+      ring.capacity = std::max(1, capacity[r]);
+      ring.data = data;
+      ring.tags.assign(ring.capacity, INT_MIN);
+      data += static_cast<size_t>(ring.capacity) * ring.channels * bufferWidth;
+    }
+    const size_t rowFloats = static_cast<size_t>(bufferWidth) * kLanes;
+    if (zeroRow_.size() < rowFloats) zeroRow_.assign(rowFloats, 0.0f);
+    bufferWidth_ = bufferWidth;
+  }
+
+  // Row y of ring `ring`, or the zero row outside [0, height); raises overrunMessage when the row
+  // has already been overwritten.
+  const float* rowOf(int ring, int y, int height, const char* overrunMessage) const {
+    if (y < 0 || y >= height) return zeroRow_.data();  // zero padding above and below the image
+    const Ring& r = rings_[ring];
+    const int slot = y % r.capacity;
+    FLWNET_CHECK(r.tags[slot] == y, overrunMessage);
+    return r.data + static_cast<size_t>(slot) * r.channels * bufferWidth_;
+  }
+
+  // The slot that row y of ring `ring` is written to, tagged as holding y from now on.
+  float* rowFor(int ring, int y) {
+    Ring& r = rings_[ring];
+    const int slot = y % r.capacity;
+    r.tags[slot] = y;
+    return r.data + static_cast<size_t>(slot) * r.channels * bufferWidth_;
+  }
+
+  const float* zeroRow() const { return zeroRow_.data(); }
+
+ private:
+  struct Ring {
+    int channels = 0;
+    int capacity = 0;
+    float* data = nullptr;
+    std::vector<int> tags;  // which image row each slot holds
+  };
+
+  std::array<Ring, kRings> rings_{};
+  std::vector<float> storage_;
+  std::vector<float> zeroRow_;
+  int bufferWidth_ = 0;
+};
+
+}  // namespace flwnet::cpu
