@@ -8,6 +8,7 @@
 // F(4,3) was measured first: 6 multiplies per 4 outputs, about 10% slower overall, with fixture
 // errors no smaller (both ~1e-6 against the float64 fixtures, like the direct kernels).
 #pragma once
+#include <array>
 #include <vector>
 
 #include "conv_kernels.h"
@@ -19,6 +20,20 @@ constexpr int kWinogradPoints = 8;   // inputs per tile = transformed values per
 // Pixels beyond a row's last output that a tile may read: the last tile of a dilation-2 row
 // (an odd-column tile starting one past the last output) reaches 13 pixels further.
 constexpr int kWinogradReadSlack = 13;
+
+// G of F(6,3) with interpolation points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity (the order of
+// B^T's rows in winograd_transforms.h): the weight transform of the row kernels (G g) and of the
+// block kernels (G g G^T, winograd2d.h).
+constexpr std::array<std::array<double, 3>, kWinogradPoints> kWinogradG = {{
+    {1.0, 0.0, 0.0},
+    {-2.0 / 9, -2.0 / 9, -2.0 / 9},
+    {-2.0 / 9, 2.0 / 9, -2.0 / 9},
+    {1.0 / 90, 1.0 / 45, 2.0 / 45},
+    {1.0 / 90, -1.0 / 45, 2.0 / 45},
+    {32.0 / 45, 16.0 / 45, 8.0 / 45},
+    {32.0 / 45, -16.0 / 45, 8.0 / 45},
+    {0.0, 0.0, 1.0},
+}};
 
 // Where a row's tile lies: its first output pixel and the distance between its outputs.
 struct TileSpan {

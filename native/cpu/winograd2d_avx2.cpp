@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "winograd2d_kernel.h"
+#include "winograd_gemm.h"
 
 namespace flwnet::cpu {
 namespace {
@@ -49,21 +50,7 @@ struct Isa256 {
 
   template <int N, int K>
   static void gemm(const float* v, const float* u, float* m) {
-    __m256 lo[N], hi[N];
-    for (int p = 0; p < N; ++p) lo[p] = hi[p] = _mm256_setzero_ps();
-    for (int k = 0; k < K; ++k) {
-      const __m256 wLo = _mm256_loadu_ps(u + k * kLanes);
-      const __m256 wHi = _mm256_loadu_ps(u + k * kLanes + 8);
-      for (int p = 0; p < N; ++p) {
-        const __m256 x = _mm256_broadcast_ss(v + p * K + k);
-        lo[p] = _mm256_fmadd_ps(x, wLo, lo[p]);
-        hi[p] = _mm256_fmadd_ps(x, wHi, hi[p]);
-      }
-    }
-    for (int p = 0; p < N; ++p) {
-      _mm256_storeu_ps(m + p * kLanes, lo[p]);
-      _mm256_storeu_ps(m + p * kLanes + 8, hi[p]);
-    }
+    winogradGemmAvx2<N, K>(v, u, m);
   }
 };
 

@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include "winograd2d_kernel.h"
+#include "winograd_gemm.h"
 
 namespace flwnet::cpu {
 namespace {
@@ -41,13 +42,7 @@ struct Isa512 {
 
   template <int N, int K>
   static void gemm(const float* v, const float* u, float* m) {
-    __m512 acc[N];
-    for (int p = 0; p < N; ++p) acc[p] = _mm512_setzero_ps();
-    for (int k = 0; k < K; ++k) {
-      const __m512 w = _mm512_loadu_ps(u + k * kLanes);
-      for (int p = 0; p < N; ++p) acc[p] = _mm512_fmadd_ps(_mm512_set1_ps(v[p * K + k]), w, acc[p]);
-    }
-    for (int p = 0; p < N; ++p) _mm512_storeu_ps(m + p * kLanes, acc[p]);
+    winogradGemmAvx512<N, K>(v, u, m);
   }
 };
 

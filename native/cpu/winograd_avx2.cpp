@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include "winograd.h"
+#include "winograd_gemm.h"
 #include "winograd_transforms.h"
 
 namespace flwnet::cpu {
@@ -69,26 +70,6 @@ inline void transformTiles(const ConvRowArgs& args, int first, int n, float* v) 
   }
 }
 
-// One point's GEMM: m[tile][16] = v[tile][K] x u[K][16] for N tiles.
-template <int N, int K>
-inline void multiplyPoint(const float* v, const float* u, float* m) {
-  __m256 lo[N], hi[N];
-  for (int p = 0; p < N; ++p) lo[p] = hi[p] = _mm256_setzero_ps();
-  for (int k = 0; k < K; ++k) {
-    const __m256 wLo = _mm256_loadu_ps(u + k * kLanes);
-    const __m256 wHi = _mm256_loadu_ps(u + k * kLanes + 8);
-    for (int p = 0; p < N; ++p) {
-      const __m256 x = _mm256_broadcast_ss(v + p * K + k);
-      lo[p] = _mm256_fmadd_ps(x, wLo, lo[p]);
-      hi[p] = _mm256_fmadd_ps(x, wHi, hi[p]);
-    }
-  }
-  for (int p = 0; p < N; ++p) {
-    _mm256_storeu_ps(m + p * kLanes, lo[p]);
-    _mm256_storeu_ps(m + p * kLanes + 8, hi[p]);
-  }
-}
-
 // A^T m, plus bias and LeakyReLU, for tiles [first, first + n), 8 output channels at a time;
 // stores only outputs inside the row.
 inline void inverseTiles(const ConvRowArgs& args, int first, int n, const float* m) {
@@ -117,7 +98,7 @@ template <int N, int K>
 inline void processChunk(const ConvRowArgs& args, int first, float* v, float* m) {
   transformTiles<K>(args, first, N, v);
   for (int t = 0; t < kWinogradPoints; ++t) {
-    multiplyPoint<N, K>(v + static_cast<long>(t) * kChunk * K, args.weights + static_cast<long>(t) * K * kLanes,
+    winogradGemmAvx2<N, K>(v + static_cast<long>(t) * kChunk * K, args.weights + static_cast<long>(t) * K * kLanes,
                         m + static_cast<long>(t) * kChunk * kLanes);
   }
   inverseTiles(args, first, N, m);

@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include "winograd.h"
+#include "winograd_gemm.h"
 #include "winograd_transforms.h"
 
 namespace flwnet::cpu {
@@ -49,18 +50,6 @@ inline void transformTiles(const ConvRowArgs& args, int first, int n, float* v) 
   }
 }
 
-// One point's GEMM: m[tile][16] = v[tile][K] x u[K][16] for N tiles.
-template <int N, int K>
-inline void multiplyPoint(const float* v, const float* u, float* m) {
-  __m512 acc[N];
-  for (int p = 0; p < N; ++p) acc[p] = _mm512_setzero_ps();
-  for (int k = 0; k < K; ++k) {
-    const __m512 w = _mm512_loadu_ps(u + k * kLanes);
-    for (int p = 0; p < N; ++p) acc[p] = _mm512_fmadd_ps(_mm512_set1_ps(v[p * K + k]), w, acc[p]);
-  }
-  for (int p = 0; p < N; ++p) _mm512_store_ps(m + p * kLanes, acc[p]);
-}
-
 // A^T m, plus bias and LeakyReLU, for tiles [first, first + n); stores only outputs inside the row.
 inline void inverseTiles(const ConvRowArgs& args, int first, int n, const float* m) {
   const __m512 bias = _mm512_loadu_ps(args.bias);
@@ -86,7 +75,7 @@ template <int N, int K>
 inline void processChunk(const ConvRowArgs& args, int first, float* v, float* m) {
   transformTiles<K>(args, first, N, v);
   for (int t = 0; t < kWinogradPoints; ++t) {
-    multiplyPoint<N, K>(v + static_cast<long>(t) * kChunk * K, args.weights + static_cast<long>(t) * K * kLanes,
+    winogradGemmAvx512<N, K>(v + static_cast<long>(t) * kChunk * K, args.weights + static_cast<long>(t) * K * kLanes,
                         m + static_cast<long>(t) * kChunk * kLanes);
   }
   inverseTiles(args, first, N, m);

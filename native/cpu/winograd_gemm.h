@@ -1,0 +1,50 @@
+// One point's GEMM of the Winograd kernels, m[tile][16] = v[tile][K] x u[K][16] for N tiles, the
+// same for the row kernels (winograd.h) and the block kernels (winograd2d.h) of an instruction
+// set. Each function is compiled only where its translation unit enables that instruction set.
+#pragma once
+#include <immintrin.h>
+
+#include "conv_kernels.h"
+
+namespace flwnet::cpu {
+// Internal linkage: each instruction set's translation unit keeps its own copy (see output_row.h).
+namespace {
+
+#if defined(__AVX2__) && defined(__FMA__)
+// A tile's 16 outputs are two ymm registers.
+template <int N, int K>
+inline void winogradGemmAvx2(const float* v, const float* u, float* m) {
+  __m256 lo[N], hi[N];
+  for (int p = 0; p < N; ++p) lo[p] = hi[p] = _mm256_setzero_ps();
+  for (int k = 0; k < K; ++k) {
+    const __m256 wLo = _mm256_loadu_ps(u + k * kLanes);
+    const __m256 wHi = _mm256_loadu_ps(u + k * kLanes + 8);
+    for (int p = 0; p < N; ++p) {
+      const __m256 x = _mm256_broadcast_ss(v + p * K + k);
+      lo[p] = _mm256_fmadd_ps(x, wLo, lo[p]);
+      hi[p] = _mm256_fmadd_ps(x, wHi, hi[p]);
+    }
+  }
+  for (int p = 0; p < N; ++p) {
+    _mm256_storeu_ps(m + p * kLanes, lo[p]);
+    _mm256_storeu_ps(m + p * kLanes + 8, hi[p]);
+  }
+}
+#endif
+
+#if defined(__AVX512F__)
+// A tile's 16 outputs are one zmm register.
+template <int N, int K>
+inline void winogradGemmAvx512(const float* v, const float* u, float* m) {
+  __m512 acc[N];
+  for (int p = 0; p < N; ++p) acc[p] = _mm512_setzero_ps();
+  for (int k = 0; k < K; ++k) {
+    const __m512 w = _mm512_loadu_ps(u + k * kLanes);
+    for (int p = 0; p < N; ++p) acc[p] = _mm512_fmadd_ps(_mm512_set1_ps(v[p * K + k]), w, acc[p]);
+  }
+  for (int p = 0; p < N; ++p) _mm512_storeu_ps(m + p * kLanes, acc[p]);
+}
+#endif
+
+}  // namespace
+}  // namespace flwnet::cpu
