@@ -3,24 +3,13 @@
 // split images into several strips and bands, and carry alpha; and the loss kernels of each path
 // on the golden loss pairs. Also the engine settings' environment-variable defaults.
 import test from 'ava';
-import fs from 'node:fs';
-import path from 'node:path';
 import { Enhancer, InvalidOptionError } from 'flwnet';
 import { loadNative } from '../dist/native.js';
-import { sharedDir, sharedTest, weightsPath } from './helpers/shared.mjs';
+import { lossFixtures, sharedTest, weightsPath } from './helpers/shared.mjs';
+import { noiseImage } from './helpers/noise-image.mjs';
 
 const native = loadNative();
 const isas = native.cpuIsas;
-
-function noiseImage(width, height, channels, seed) {
-  const data = new Uint8Array(width * height * channels);
-  let s = seed;
-  for (let i = 0; i < data.length; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    data[i] = (s >>> 16) & 0xff;
-  }
-  return { data, width, height, channels };
-}
 
 const SIZES = [
   [1, 1, 3],
@@ -68,20 +57,9 @@ for (const isa of isas.filter((name) => name !== 'scalar')) {
   }
 }
 
-function lossPairs() {
-  const root = path.join(sharedDir, 'fixtures', 'losses');
-  if (!fs.existsSync(root)) return [];
-  return fs.readdirSync(root).sort().map((name) => {
-    const dir = path.join(root, name);
-    const json = JSON.parse(fs.readFileSync(path.join(dir, 'case.json'), 'utf8'));
-    const raw = (file) => ({ data: new Uint8Array(fs.readFileSync(path.join(dir, file))), width: json.width, height: json.height, channels: 3 });
-    return { name, a: raw('a.u8'), b: raw('b.u8') };
-  });
-}
-
 for (const isa of isas.filter((name) => name !== 'scalar')) {
   sharedTest(`${isa} loss kernels agree with the scalar reference on every golden pair`, async (t) => {
-    const pairs = lossPairs();
+    const pairs = lossFixtures();
     t.true(pairs.length > 0, 'golden loss pairs found');
     for (const { name, a, b } of pairs) {
       const reference = await native.evaluateLosses(a, b, { threads: 2, cpuIsa: 'scalar' });

@@ -4,6 +4,7 @@
 // tile, several strips and bands, an alpha channel).
 import { Enhancer } from 'flwnet';
 import { enhanceFixtures, sharedTest, weightsPath } from './helpers/shared.mjs';
+import { noiseImage } from './helpers/noise-image.mjs';
 
 const THREADS = [1, 2, 3, 7, 16];
 const ODD_SIZES = [
@@ -12,16 +13,6 @@ const ODD_SIZES = [
   [643, 211, 3],
   [1001, 67, 3],
 ];
-
-function noiseImage(width, height, channels, seed) {
-  const data = new Uint8Array(width * height * channels);
-  let s = seed;
-  for (let i = 0; i < data.length; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    data[i] = (s >>> 16) & 0xff;
-  }
-  return { data, width, height, channels };
-}
 
 function firstDifference(a, b) {
   if (a.length !== b.length) return `lengths ${a.length} and ${b.length}`;

@@ -4,16 +4,7 @@
 // kernel both engines are direct and must agree exactly.
 import { Enhancer } from 'flwnet';
 import { sharedTest, weightsPath } from './helpers/shared.mjs';
-
-function noiseImage(width, height, channels, seed) {
-  const data = new Uint8Array(width * height * channels);
-  let s = seed;
-  for (let i = 0; i < data.length; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    data[i] = (s >>> 16) & 0x7f;
-  }
-  return { data, width, height, channels };
-}
+import { noiseImage } from './helpers/noise-image.mjs';
 
 const createWith = (cpuWinograd) => Enhancer.create({ weights: weightsPath, device: 'cpu', threads: 2, cpuWinograd });
 
@@ -32,7 +23,7 @@ sharedTest.serial('Winograd and direct convolutions agree within 2e-5', async (t
   try {
     t.false(direct.description.includes('winograd'), direct.description);
     for (const [width, height, channels] of SIZES) {
-      const image = noiseImage(width, height, channels, width * 31 + height);
+      const image = noiseImage(width, height, channels, width * 31 + height, 0x7f);
       const a = (await direct.enhanceRaw(image, { exposure: 0.5, output: 'float32' })).data;
       const b = (await fast.enhanceRaw(image, { exposure: 0.5, output: 'float32' })).data;
       t.is(a.length, b.length);

@@ -5,6 +5,7 @@
 // tolerances. cpuKernel: 'rows' keeps the row-wise kernels.
 import { Enhancer, InvalidOptionError } from 'flwnet';
 import { enhanceFixtures, sharedTest, weightsPath } from './helpers/shared.mjs';
+import { noiseImage } from './helpers/noise-image.mjs';
 import { compareF32, compareU8 } from './helpers/compare.mjs';
 
 const SIZES = [
@@ -16,16 +17,6 @@ const SIZES = [
   [331, 143, 4],
   [700, 130, 3],
 ];
-
-function noiseImage(width, height, channels, seed) {
-  const data = new Uint8Array(width * height * channels);
-  let s = seed;
-  for (let i = 0; i < data.length; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    data[i] = (s >>> 16) & 0x7f;
-  }
-  return { data, width, height, channels };
-}
 
 async function createWith(settings) {
   return Enhancer.create({ weights: weightsPath, device: 'cpu', threads: 2, ...settings });
@@ -53,7 +44,7 @@ sharedTest.serial('2-D Winograd blocks agree with the direct convolutions within
     try {
       t.true(blocks.description.includes('winograd 2d'), blocks.description);
       for (const [width, height, channels] of SIZES) {
-        const image = noiseImage(width, height, channels, width * 17 + height);
+        const image = noiseImage(width, height, channels, width * 17 + height, 0x7f);
         const a = (await direct.enhanceRaw(image, { exposure: 0.5, output: 'float32' })).data;
         const b = (await blocks.enhanceRaw(image, { exposure: 0.5, output: 'float32' })).data;
         const { maxAbs } = compareF32(b, a);

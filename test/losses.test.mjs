@@ -8,7 +8,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import * as flwnet from 'flwnet';
-import { packageRoot, sharedDir, sharedTest, weightsPath } from './helpers/shared.mjs';
+import { lossFixtures as sharedLossFixtures, packageRoot, sharedTest, weightsPath } from './helpers/shared.mjs';
 
 const { evaluate, losses, Enhancer, InvalidInputError, InvalidOptionError, DeviceError } = flwnet;
 
@@ -24,15 +24,9 @@ const FIELDS = {
   psnr_db: 'psnr',
 };
 
+/** The golden loss pairs, with the PNG files the `flwnet eval` test copies. */
 function lossFixtures() {
-  const root = path.join(sharedDir, 'fixtures', 'losses');
-  if (!fs.existsSync(root)) return [];
-  return fs.readdirSync(root).sort().map((name) => {
-    const dir = path.join(root, name);
-    const json = JSON.parse(fs.readFileSync(path.join(dir, 'case.json'), 'utf8'));
-    const raw = (file) => ({ data: new Uint8Array(fs.readFileSync(path.join(dir, file))), width: json.width, height: json.height, channels: 3 });
-    return { name, json, a: raw('a.u8'), b: raw('b.u8'), aPng: fs.readFileSync(path.join(dir, 'a.png')), bPng: fs.readFileSync(path.join(dir, 'b.png')) };
-  });
+  return sharedLossFixtures().map((f) => ({ ...f, aPng: fs.readFileSync(path.join(f.dir, 'a.png')), bPng: fs.readFileSync(path.join(f.dir, 'b.png')) }));
 }
 
 /** Fails the test unless `actual` is within the case's tolerance of `expected` (null = Infinity). */

@@ -35,3 +35,15 @@ export function enhanceFixtures() {
     return { name, dir, json, input, expectedF32 };
   });
 }
+
+/** Every golden loss pair: { name, dir, json, a, b } with a and b as RGB images of the case's size. */
+export function lossFixtures() {
+  const root = path.join(sharedDir, 'fixtures', 'losses');
+  if (!fs.existsSync(root)) return [];
+  return fs.readdirSync(root).sort().map((name) => {
+    const dir = path.join(root, name);
+    const json = JSON.parse(fs.readFileSync(path.join(dir, 'case.json'), 'utf8'));
+    const raw = (file) => ({ data: new Uint8Array(fs.readFileSync(path.join(dir, file))), width: json.width, height: json.height, channels: 3 });
+    return { name, dir, json, a: raw('a.u8'), b: raw('b.u8') };
+  });
+}
