@@ -4,7 +4,7 @@
 #include <immintrin.h>
 
 #include "winograd2d_kernel.h"
-#include "winograd_gemm.h"
+#include "winograd_simd.h"
 
 namespace flwnet::cpu {
 namespace {

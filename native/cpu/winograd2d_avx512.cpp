@@ -5,20 +5,10 @@
 #include <immintrin.h>
 
 #include "winograd2d_kernel.h"
-#include "winograd_gemm.h"
+#include "winograd_simd.h"
 
 namespace flwnet::cpu {
 namespace {
-
-struct Ops512 {
-  using V = __m512;
-  static V add(V a, V b) { return _mm512_add_ps(a, b); }
-  static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
-  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
-  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-  static V fnma(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
-  static V splat(float x) { return _mm512_set1_ps(x); }
-};
 
 struct Isa512 {
   using Ops = Ops512;

@@ -5,7 +5,7 @@
 #include <immintrin.h>
 
 #include "winograd.h"
-#include "winograd_gemm.h"
+#include "winograd_simd.h"
 #include "winograd_transforms.h"
 
 namespace flwnet::cpu {

@@ -5,7 +5,7 @@
 #include <immintrin.h>
 
 #include "winograd.h"
-#include "winograd_gemm.h"
+#include "winograd_simd.h"
 #include "winograd_transforms.h"
 
 namespace flwnet::cpu {
@@ -13,16 +13,6 @@ namespace {
 
 constexpr int kChunk = 12;       // tiles per GEMM block: 12 accumulators + weights fit the registers
 constexpr int kMaxReduction = 96;
-
-struct Ops512 {
-  using V = __m512;
-  static V add(V a, V b) { return _mm512_add_ps(a, b); }
-  static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
-  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
-  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-  static V fnma(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
-  static V splat(float x) { return _mm512_set1_ps(x); }
-};
 
 // B^T d for the 8 inputs of one tile and up to 16 channels: point i goes to v + i * pointStride.
 inline void transformInput(const float* first, long stride, __mmask16 mask, float* v, long pointStride) {

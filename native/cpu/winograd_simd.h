@@ -1,6 +1,7 @@
-// One point's GEMM of the Winograd kernels, m[tile][16] = v[tile][K] x u[K][16] for N tiles, the
-// same for the row kernels (winograd.h) and the block kernels (winograd2d.h) of an instruction
-// set. Each function is compiled only where its translation unit enables that instruction set.
+// What the row kernels (winograd.h) and the block kernels (winograd2d.h) of one instruction set
+// share: the vector arithmetic the transforms run on (winograd_transforms.h) and one point's GEMM,
+// m[tile][16] = v[tile][K] x u[K][16] for N tiles. Each part is compiled only where its
+// translation unit enables that instruction set.
 #pragma once
 #include <immintrin.h>
 
@@ -33,6 +34,17 @@ inline void winogradGemmAvx2(const float* v, const float* u, float* m) {
 #endif
 
 #if defined(__AVX512F__)
+// One zmm holds a pixel's 16 channels.
+struct Ops512 {
+  using V = __m512;
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V fnma(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
+  static V splat(float x) { return _mm512_set1_ps(x); }
+};
+
 // A tile's 16 outputs are one zmm register.
 template <int N, int K>
 inline void winogradGemmAvx512(const float* v, const float* u, float* m) {
