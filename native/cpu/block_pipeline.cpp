@@ -186,22 +186,11 @@ void BlockWorker::computeBlock(const PackedNetwork& net, const BlockNetwork& blo
 void BlockWorker::computeOutput(const PackedNetwork& net, const ConvKernels& kernels, const LocalRequest& request,
                                 int y) {
   const ImageU8& image = request.image;
-  const PackedConv& layer = net.layers[kConvLayers - 1];
-  ConvRowArgs args{};
-  args.sourceCount = 1;
-  args.dilation = layer.dilation;
-  args.sources[0].channels = kLanes;
+  const float* rows[3];
   for (int ky = 0; ky < 3; ++ky) {
-    args.sources[0].rows[ky] = rowOf(7, y + ky - 1, image.height) + static_cast<size_t>(tile_.x0 - colBase_) * kLanes;
+    rows[ky] = rowOf(7, y + ky - 1, image.height) + static_cast<size_t>(tile_.x0 - colBase_) * kLanes;
   }
-  args.bias = layer.bias.data();
-  args.out = outRow_.data();
-  args.count = tile_.x1 - tile_.x0;
-  args.leaky = false;
-  args.weights = layer.outputMajor.data();
-  args.outputLanes = kNarrowOutputs;
-  kernels.narrow(args);
-  finishOutputRow(request, kernels, y, tile_.x0, args.count, outRow_.data());
+  computeOutputRow(net, kernels, request, y, rows, tile_.x0, tile_.x1, outRow_.data());
 }
 
 void BlockWorker::run(const PackedNetwork& net, const BlockNetwork& blocks, const ConvKernels& kernels,

@@ -1,5 +1,5 @@
 // The two ends of a tile row shared by both CPU schedules (tile_pipeline.h, block_pipeline.h):
-// the inputs e1 and e3 read, made from the image row, and the enhanced row written out.
+// the inputs e1 and e3 read, made from the image row, and e7 with the enhanced row written out.
 #pragma once
 #include <algorithm>
 #include <cstddef>
@@ -52,6 +52,32 @@ inline void finishOutputRow(const LocalRequest& request, const ConvKernels& kern
     finish.output = static_cast<float*>(request.output) + first;
   }
   kernels.finish(finish);
+}
+
+// Row y of e7 over the tile's columns [x0, x1) from e6's rows y - 1 .. y + 1 (each from column x0),
+// then the enhanced row written out; outRow holds (x1 - x0) * kLanes floats.
+inline void computeOutputRow(const PackedNetwork& net, const ConvKernels& kernels, const LocalRequest& request, int y,
+                             const float* const (&e6Rows)[3], int x0, int x1, float* outRow) {
+  const PackedConv& layer = net.layers[kConvLayers - 1];
+  ConvRowArgs args{};
+  args.sourceCount = 1;
+  args.dilation = layer.dilation;
+  args.sources[0].channels = kLanes;
+  for (int ky = 0; ky < 3; ++ky) args.sources[0].rows[ky] = e6Rows[ky];
+  args.bias = layer.bias.data();
+  args.out = outRow;
+  args.count = x1 - x0;
+  args.leaky = false;
+  if (kernels.narrow != nullptr) {
+    args.weights = layer.outputMajor.data();
+    args.outputLanes = kNarrowOutputs;
+    kernels.narrow(args);
+  } else {
+    args.weights = layer.weights.data();
+    args.outputLanes = 8;  // e7 has 6 outputs; its packed weights are zero beyond them
+    kernels.direct(args);
+  }
+  finishOutputRow(request, kernels, y, x0, args.count, outRow);
 }
 
 }  // namespace flwnet::cpu

@@ -130,29 +130,11 @@ void TileWorker::computeConv(const PackedNetwork& net, const ConvKernels& kernel
 void TileWorker::computeOutput(const PackedNetwork& net, const ConvKernels& kernels, const LocalRequest& request,
                                int y) {
   const ImageU8& image = request.image;
-  const PackedConv& layer = net.layers[kConvLayers - 1];
-  ConvRowArgs args{};
-  args.sourceCount = 1;
-  args.dilation = layer.dilation;
-  args.sources[0].channels = kLanes;
+  const float* rows[3];
   for (int ky = 0; ky < 3; ++ky) {
-    args.sources[0].rows[ky] = rowOf(7, y + ky - 1, image.height) + static_cast<size_t>(tile_.x0 - colBase_) * kLanes;
+    rows[ky] = rowOf(7, y + ky - 1, image.height) + static_cast<size_t>(tile_.x0 - colBase_) * kLanes;
   }
-  args.bias = layer.bias.data();
-  args.out = outRow_.data();
-  args.count = tile_.x1 - tile_.x0;
-  args.leaky = false;
-  if (kernels.narrow != nullptr) {
-    args.weights = layer.outputMajor.data();
-    args.outputLanes = kNarrowOutputs;
-    kernels.narrow(args);
-  } else {
-    args.weights = layer.weights.data();
-    args.outputLanes = 8;  // e7 has 6 outputs; its packed weights are zero beyond them
-    kernels.direct(args);
-  }
-
-  finishOutputRow(request, kernels, y, tile_.x0, args.count, outRow_.data());
+  computeOutputRow(net, kernels, request, y, rows, tile_.x0, tile_.x1, outRow_.data());
 }
 
 void TileWorker::run(const PackedNetwork& net, const ConvKernels& kernels, const LocalRequest& request,
