@@ -11,6 +11,8 @@
 namespace flwnet::cpu {
 namespace {
 
+constexpr const char* kOverrun = "row ring overrun in the CPU block schedule";
+
 // Rings: 0 = e1 input [x - Vc/2, Vc/2], 1 = [x, r] (joins e3's input), 2..7 = x1..x6.
 constexpr std::array<int, 8> kRingChannels = {4, 4, 16, 16, 16, 16, 16, 16};
 // Stages: 0 = prepare the inputs, 1..6 = e1..e6 (writing ring stage + 1), 7 = e7 and the output.
@@ -136,7 +138,7 @@ void BlockWorker::prepare(const Tile& tile, int width, int height) {
 }
 
 const float* BlockWorker::rowOf(int ring, int y, int height) const {
-  return rings_.rowOf(ring, y, height, "row ring overrun in the CPU block schedule");
+  return rings_.rowOf(ring, y, height, kOverrun);
 }
 
 void BlockWorker::computePrep(const LocalRequest& request, int y, int c0, int c1) {
@@ -185,12 +187,7 @@ void BlockWorker::computeBlock(const PackedNetwork& net, const BlockNetwork& blo
 
 void BlockWorker::computeOutput(const PackedNetwork& net, const ConvKernels& kernels, const LocalRequest& request,
                                 int y) {
-  const ImageU8& image = request.image;
-  const float* rows[3];
-  for (int ky = 0; ky < 3; ++ky) {
-    rows[ky] = rowOf(7, y + ky - 1, image.height) + static_cast<size_t>(tile_.x0 - colBase_) * kLanes;
-  }
-  computeOutputRow(net, kernels, request, y, rows, tile_.x0, tile_.x1, outRow_.data());
+  computeOutputRow(net, kernels, request, y, rings_, kOverrun, tile_.x0, tile_.x1, colBase_, outRow_.data());
 }
 
 void BlockWorker::run(const PackedNetwork& net, const BlockNetwork& blocks, const ConvKernels& kernels,

@@ -5,6 +5,7 @@
 #include <cstddef>
 
 #include "conv_kernels.h"
+#include "row_rings.h"
 #include "tile_pipeline.h"
 
 namespace flwnet::cpu {
@@ -54,16 +55,21 @@ inline void finishOutputRow(const LocalRequest& request, const ConvKernels& kern
   kernels.finish(finish);
 }
 
-// Row y of e7 over the tile's columns [x0, x1) from e6's rows y - 1 .. y + 1 (each from column x0),
-// then the enhanced row written out; outRow holds (x1 - x0) * kLanes floats.
+// Row y of e7 over the tile's columns [x0, x1) from e6's rows y - 1 .. y + 1 in ring 7 (whose
+// pixel 0 is image column colBase), then the enhanced row written out; outRow holds
+// (x1 - x0) * kLanes floats.
 inline void computeOutputRow(const PackedNetwork& net, const ConvKernels& kernels, const LocalRequest& request, int y,
-                             const float* const (&e6Rows)[3], int x0, int x1, float* outRow) {
+                             const RowRings<8>& rings, const char* overrunMessage, int x0, int x1, int colBase,
+                             float* outRow) {
   const PackedConv& layer = net.layers[kConvLayers - 1];
   ConvRowArgs args{};
   args.sourceCount = 1;
   args.dilation = layer.dilation;
   args.sources[0].channels = kLanes;
-  for (int ky = 0; ky < 3; ++ky) args.sources[0].rows[ky] = e6Rows[ky];
+  for (int ky = 0; ky < 3; ++ky) {
+    const float* row = rings.rowOf(7, y + ky - 1, request.image.height, overrunMessage);
+    args.sources[0].rows[ky] = row + static_cast<size_t>(x0 - colBase) * kLanes;
+  }
   args.bias = layer.bias.data();
   args.out = outRow;
   args.count = x1 - x0;

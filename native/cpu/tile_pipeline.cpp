@@ -14,6 +14,8 @@
 namespace flwnet::cpu {
 namespace {
 
+constexpr const char* kOverrun = "row ring overrun in the CPU tile schedule";
+
 // Rings, their channels and which rings each layer reads: local_schedule.h (from the graph).
 // Rows each ring must hold for the lag between its producer and its last consumer in the
 // one-row-per-stage-per-pass schedule below (e.g. x3 feeds e4 at distance 2 and e6 five rows
@@ -93,7 +95,7 @@ void TileWorker::prepare(int bufferWidth) {
 }
 
 const float* TileWorker::rowOf(int ring, int y, int height) const {
-  return rings_.rowOf(ring, y, height, "row ring overrun in the CPU tile schedule");
+  return rings_.rowOf(ring, y, height, kOverrun);
 }
 
 void TileWorker::computePrep(const LocalRequest& request, int y, int c0, int c1) {
@@ -129,12 +131,7 @@ void TileWorker::computeConv(const PackedNetwork& net, const ConvKernels& kernel
 
 void TileWorker::computeOutput(const PackedNetwork& net, const ConvKernels& kernels, const LocalRequest& request,
                                int y) {
-  const ImageU8& image = request.image;
-  const float* rows[3];
-  for (int ky = 0; ky < 3; ++ky) {
-    rows[ky] = rowOf(7, y + ky - 1, image.height) + static_cast<size_t>(tile_.x0 - colBase_) * kLanes;
-  }
-  computeOutputRow(net, kernels, request, y, rows, tile_.x0, tile_.x1, outRow_.data());
+  computeOutputRow(net, kernels, request, y, rings_, kOverrun, tile_.x0, tile_.x1, colBase_, outRow_.data());
 }
 
 void TileWorker::run(const PackedNetwork& net, const ConvKernels& kernels, const LocalRequest& request,
