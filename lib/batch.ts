@@ -16,6 +16,7 @@ import {
   checkSignal,
   describe,
   isPlainObject,
+  type ExposureOption,
   type OutputFormat,
 } from './options';
 import { abortReason } from './scheduler';
@@ -46,8 +47,8 @@ export interface BatchProgress {
 }
 
 export interface EnhanceManyOptions {
-  /** Target mean brightness in [0, 1]. Default 0.4. */
-  exposure?: number;
+  /** Target mean brightness in [0, 1], or 'auto' (predicted per image). Default 0.4. */
+  exposure?: ExposureOption;
   /** Output format for every item; default: each input's own (PNG where sharp cannot write it). */
   format?: OutputFormat | 'jpg';
   /** Encoder quality 1..100, applied to jpeg, webp, avif and tiff outputs. */
@@ -92,11 +93,11 @@ export interface BatchEngine {
   maxPixels: number;
   /** Images the engine works on at once (parallel requests x batch size); the default window is derived from it. */
   nativeSlots: number;
-  infer(image: DecodedImage, exposure: number, signal: AbortSignal): Promise<Uint8Array>;
+  infer(image: DecodedImage, exposure: ExposureOption, signal: AbortSignal): Promise<Uint8Array>;
 }
 
 interface BatchSettings {
-  exposure: number;
+  exposure: ExposureOption;
   format?: OutputFormat;
   quality?: number;
   ordered: boolean;

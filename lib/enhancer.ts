@@ -14,21 +14,32 @@ import {
   checkOptionKeys,
   checkPrecision,
   checkSignal,
+  DEFAULT_EXPOSURE,
   DEFAULT_MAX_PIXELS,
   isPlainObject,
   MAX_PIXELS_LIMIT,
   type BackendOption,
   type DeviceOption,
+  type ExposureOption,
   type OutputFormat,
   type PrecisionOption,
 } from './options';
 import { Scheduler, Semaphore, type OutputKind } from './scheduler';
 import { FlwnetWeights, loadWeights } from './weights';
+import {
+  defaultWeightsAvailable,
+  DEFAULT_WEIGHTS_PATH,
+  loadDefaultWeights,
+  noPredictorError,
+  predictorFor,
+  type ExposurePredictor,
+  type ExposurePredictorSource,
+} from './exposure';
 
 export type WeightsSource = string | Uint8Array | FlwnetWeights;
 
 export interface EnhancerOptions {
-  /** Path or bytes of a .pth or .safetensors checkpoint, or loaded weights. Default: env FLWNET_WEIGHTS. */
+  /** Path or bytes of a .pth or .safetensors checkpoint, or loaded weights. Default: env FLWNET_WEIGHTS, else the package's own weights (MODEL.md). */
   weights?: WeightsSource;
   /** 'auto' (a GPU when one works, else the CPU), 'cpu', 'cuda' or 'cuda:N'. Default 'auto'. */
   device?: DeviceOption;
@@ -43,8 +54,8 @@ export interface EnhancerOptions {
 }
 
 export interface EnhanceOptions {
-  /** Target mean brightness in [0, 1]. Default 0.4. */
-  exposure?: number;
+  /** Target mean brightness in [0, 1], or 'auto': predicted from the image. Default 0.4. */
+  exposure?: ExposureOption;
   /** Output format; default: the input's (PNG when sharp cannot write the input's format). */
   format?: OutputFormat | 'jpg';
   /** Encoder quality 1..100 for jpeg, webp, avif and tiff. */
@@ -67,7 +78,7 @@ export interface RawOutput<T extends Uint8Array | Float32Array = Uint8Array | Fl
 }
 
 export interface EnhanceRawOptions {
-  exposure?: number;
+  exposure?: ExposureOption;
   /** 'uint8' (default): rounded 8-bit pixels; 'float32': the network's unrounded output. */
   output?: OutputKind;
   signal?: AbortSignal;
@@ -78,6 +89,10 @@ export interface InspectResult {
   features: number[];
   /** The 7 curve parameters the global branch chose. */
   curve: number[];
+  /** The target brightness used: the number given, or the one 'auto' chose. */
+  exposure: number;
+  /** With 'auto': whose predictor chose it ('weights': the weights' own; 'default': the package's default weights'). */
+  exposurePredictor?: ExposurePredictorSource;
 }
 
 /** The option names of Enhancer.create and of one enhance() call (top-level enhance() takes both). */
@@ -98,6 +113,7 @@ export class Enhancer {
     readonly description: string,
     readonly maxPixels: number,
     readonly weights: FlwnetWeights,
+    private readonly autoExposure: { predictor: ExposurePredictor; source: ExposurePredictorSource } | undefined,
   ) {
     const concurrency = Math.max(1, engine.maxConcurrentRequests);
     this.scheduler = new Scheduler(engine, concurrency, Math.max(1, engine.preferredBatch));
@@ -120,7 +136,8 @@ export class Enhancer {
     const packed = weights.packed();
     const common = { threads, precision, cudnn: backend === 'cudnn', maxPixels };
     const engine = openEngine(native, device, packed, common);
-    return new Enhancer(engine, engine.deviceName, engine.description, maxPixels, weights);
+    const auto = await predictorFor(weights);
+    return new Enhancer(engine, engine.deviceName, engine.description, maxPixels, weights, auto);
   }
 
   /** Enhances an encoded image (any format sharp reads) and returns it encoded. */
@@ -130,7 +147,8 @@ export class Enhancer {
     const release = await this.pipelineSlots.acquire(signal);
     try {
       const decoded = await decodeImage(input, this.maxPixels);
-      const { data } = await this.scheduler.run(decoded, exposure, 'uint8', signal);
+      const target = await this.resolveExposure(decoded, exposure);
+      const { data } = await this.scheduler.run(decoded, target, 'uint8', signal);
       const raw: RawImage = { data: data as Uint8Array, width: decoded.width, height: decoded.height, channels: decoded.channels };
       return await encodeImage(raw, outputFormatFor(decoded.format, format), quality);
     } finally {
@@ -152,7 +170,8 @@ export class Enhancer {
     const signal = checkSignal(opts.signal);
     const image = checkRawImage(input, this.maxPixels);
     this.assertOpen();
-    const { data } = await this.scheduler.run(image, exposure, output, signal);
+    const target = await this.resolveExposure(image, exposure);
+    const { data } = await this.scheduler.run(image, target, output, signal);
     return { data, width: image.width, height: image.height, channels: image.channels };
   }
 
@@ -165,24 +184,44 @@ export class Enhancer {
     const engine = {
       maxPixels: this.maxPixels,
       nativeSlots: Math.max(1, this.engine.maxConcurrentRequests) * Math.max(1, this.engine.preferredBatch),
-      infer: async (image: RawImage, exposure: number, signal: AbortSignal) => {
+      infer: async (image: RawImage, exposure: ExposureOption, signal: AbortSignal) => {
         this.assertOpen();
-        return (await this.scheduler.run(image, exposure, 'uint8', signal)).data as Uint8Array;
+        const target = await this.resolveExposure(image, exposure);
+        return (await this.scheduler.run(image, target, 'uint8', signal)).data as Uint8Array;
       },
     };
     return enhanceMany(engine, source, options);
   }
 
   /** The global branch alone: the 15 features and 7 curve parameters for an image. */
-  async inspect(input: RawInput | Uint8Array, options?: { exposure?: number }): Promise<InspectResult> {
+  async inspect(input: RawInput | Uint8Array, options?: { exposure?: ExposureOption }): Promise<InspectResult> {
     const opts = checkOptionKeys('inspect', options, ['exposure']);
     const exposure = checkExposure(opts.exposure);
     const image = input instanceof Uint8Array ? await decodeImage(input, this.maxPixels) : checkRawImage(input, this.maxPixels);
     this.assertOpen();
-    const result = await this.engine.inspect(image, exposure).catch((err: unknown) => {
+    const target = await this.resolveExposure(image, exposure);
+    const result = await this.globalBranch(image, target);
+    const chosen = exposure === 'auto' ? { exposurePredictor: this.autoExposure!.source } : {};
+    return { features: Array.from(result.features), curve: Array.from(result.curve), exposure: target, ...chosen };
+  }
+
+  /** Whether exposure 'auto' works with these weights, and whose predictor it uses. */
+  get autoExposureSource(): ExposurePredictorSource | undefined {
+    return this.autoExposure?.source;
+  }
+
+  private async globalBranch(image: NativeImage, exposure: number) {
+    return this.engine.inspect(image, exposure).catch((err: unknown) => {
       throw fromNativeError(err);
     });
-    return { features: Array.from(result.features), curve: Array.from(result.curve) };
+  }
+
+  /** A number as it is; 'auto' from the image's global features through the exposure predictor. */
+  private async resolveExposure(image: NativeImage, exposure: ExposureOption): Promise<number> {
+    if (exposure !== 'auto') return exposure;
+    if (!this.autoExposure) throw noPredictorError(this.weights);
+    const { features } = await this.globalBranch(image, DEFAULT_EXPOSURE);
+    return this.autoExposure.predictor.predict(features);
   }
 
   /** Requests queued or running. */
@@ -218,9 +257,9 @@ export function checkEnhanceOptions(options: unknown) {
 async function resolveWeights(source: WeightsSource | undefined): Promise<FlwnetWeights> {
   const chosen = source ?? process.env.FLWNET_WEIGHTS;
   if (chosen === undefined || chosen === '') {
+    if (defaultWeightsAvailable()) return loadDefaultWeights();
     throw new WeightsError(
-      'no weights given: pass { weights: "path/to/flwnet-official.pth" } (or a .safetensors file) or set FLWNET_WEIGHTS. ' +
-        "The published checkpoint is linked from the paper's repository (FLW-Net, arXiv 2304.02978); see the README.",
+      `no weights given and the package's default weights (${DEFAULT_WEIGHTS_PATH}) are missing: pass { weights: "path/to/weights.safetensors" } (or a .pth) or set FLWNET_WEIGHTS`,
     );
   }
   if (typeof chosen !== 'string' && !(chosen instanceof Uint8Array) && !(chosen instanceof FlwnetWeights)) {

@@ -14,6 +14,7 @@ import {
   checkInteger,
   checkPrecision,
   type DeviceOption,
+  type ExposureOption,
   type OutputFormat,
   type PrecisionOption,
 } from '../options';
@@ -34,8 +35,10 @@ atomically: an interrupted run (Ctrl-C) leaves no partial files, and --skip-exis
 Options:
   -o, --output <path>     output file (one input) or directory (several inputs)
   -r, --recursive         include images in subdirectories of directory inputs
-  --exposure <0..1>       target mean brightness (default 0.4; higher is brighter)
-  --weights <file>        .pth or .safetensors weights (default: $FLWNET_WEIGHTS)
+  --exposure <v>          target mean brightness: a number in [0, 1] (default 0.4;
+                          higher is brighter) or auto (predicted from each image)
+  --weights <file>        .pth or .safetensors weights (default: $FLWNET_WEIGHTS, else the
+                          package's own weights, MODEL.md)
   --format <name>         jpeg, png, webp, avif, tiff or gif
   --quality <1..100>      encoder quality for jpeg, webp, avif and tiff
   --device <name>         auto (default), cpu, cuda or cuda:N
@@ -71,7 +74,7 @@ const OPTIONS = {
 type Values = ReturnType<typeof parseCommandLine<typeof OPTIONS>>['values'];
 
 interface Settings {
-  exposure: number;
+  exposure: ExposureOption;
   format?: OutputFormat;
   quality?: number;
   concurrency?: number;
@@ -131,7 +134,7 @@ function readSettings(values: Values): Settings {
     throw new InvalidOptionError(`quality does not apply to ${format} output`);
   }
   return {
-    exposure: checkExposure(numberOption('exposure', values.exposure)),
+    exposure: values.exposure === 'auto' ? 'auto' : checkExposure(numberOption('exposure', values.exposure)),
     format,
     quality: quality === undefined ? undefined : checkInteger('quality', quality, 1, 100, 0),
     concurrency: concurrency === undefined ? undefined : checkInteger('concurrency', concurrency, 1, 4096, 0),

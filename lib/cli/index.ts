@@ -16,8 +16,9 @@ Usage:
   flwnet train --photos <dir> -o <out>           train weights on the CPU (see: flwnet train --help)
   flwnet --version | --help
 
-Weights: pass --weights <file> or set FLWNET_WEIGHTS to the published checkpoint
-(flwnet-official.pth) or a .safetensors file made by "flwnet convert".
+Weights: the package's own (weights/flwnet-default.safetensors, see MODEL.md) unless --weights
+<file> or FLWNET_WEIGHTS names others: the published checkpoint (flwnet-official.pth), a
+.safetensors file made by "flwnet convert", or weights made by "flwnet train".
 `;
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { WeightsError } from '../errors';
+import { EXPOSURE_TENSOR_PREFIX, ExposurePredictor } from '../exposure/predictor';
 import { readPth, type Tensor } from './pth';
 import { readSafetensors, writeSafetensors } from './safetensors';
 
@@ -47,13 +48,17 @@ export class FlwnetWeights {
   readonly tensors: ReadonlyMap<string, WeightTensor>;
   /** Where the weights came from: a path, or a description of the bytes. */
   readonly source: string;
+  /** The automatic-exposure predictor stored with the weights (`exposure.*` tensors), if any. */
+  readonly exposurePredictor?: ExposurePredictor;
   private readonly params: Float32Array;
 
   /** Checks names, shapes and finiteness against the schema; copies the values. */
   constructor(tensors: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>, source: string) {
     for (const name of tensors.keys()) {
+      if (name.startsWith(EXPOSURE_TENSOR_PREFIX)) continue;
       if (!FLWNET_WEIGHT_SCHEMA.some(([known]) => known === name)) throw new WeightsError(`unknown key ${name} (not an FLW-Net parameter)`);
     }
+    this.exposurePredictor = ExposurePredictor.fromTensors(tensors);
     const params = new Float32Array(FLWNET_PARAM_COUNT);
     const views = new Map<string, WeightTensor>();
     let offset = 0;
@@ -88,6 +93,19 @@ export class FlwnetWeights {
       offset += count;
     }
     return new FlwnetWeights(tensors, source);
+  }
+
+  /** The same parameters with `predictor` as their exposure predictor. */
+  withExposurePredictor(predictor: ExposurePredictor, source = this.source): FlwnetWeights {
+    return new FlwnetWeights(new Map([...this.tensors, ...predictor.tensors()]), source);
+  }
+
+  /** Every tensor a weights file holds: the parameters in packed order, then the exposure predictor's. */
+  fileTensors(): Map<string, { shape: number[]; data: Float32Array }> {
+    const out = new Map<string, { shape: number[]; data: Float32Array }>();
+    for (const [name, tensor] of this.tensors) out.set(name, { shape: [...tensor.shape], data: tensor.data });
+    for (const [name, tensor] of this.exposurePredictor?.tensors() ?? []) out.set(name, tensor);
+    return out;
   }
 
   /** A copy of all parameters: e_conv1.weight, e_conv1.bias, ..., e_conv7.bias, g_conv1.weight, ..., g_conv5.bias. */
@@ -183,9 +201,7 @@ export async function loadWeights(src: string | Uint8Array | FlwnetWeights): Pro
 
 /** The weights as a safetensors file (F32, packed order). */
 export function toSafetensors(weights: FlwnetWeights): Buffer {
-  const tensors = new Map<string, Tensor>();
-  for (const [name, tensor] of weights.tensors) tensors.set(name, { shape: [...tensor.shape], data: tensor.data });
-  return writeSafetensors(tensors, { format: 'pt', producer: 'flwnet', [SHA256_METADATA_KEY]: weights.sha256() });
+  return writeSafetensors(weights.fileTensors(), { format: 'pt', producer: 'flwnet', [SHA256_METADATA_KEY]: weights.sha256() });
 }
 
 /** Writes the weights as safetensors, through a temporary file renamed into place. */
