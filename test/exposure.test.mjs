@@ -206,3 +206,24 @@ test('flwnet eval --exposure reference (the default) and auto report the exposur
   t.not(auto.exposure, reference.exposure);
   t.is((await evalJson(['--exposure', '0.3'])).exposure, 0.3);
 });
+
+test('flwnet train fits the exposure predictor after the network and stores it in the weights it writes', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flwnet-exposure-train-'));
+  const photos = path.join(dir, 'photos');
+  fs.mkdirSync(photos);
+  for (let i = 0; i < 3; i++) {
+    const rand = lcg(100 + i);
+    const data = Buffer.alloc(96 * 80 * 3);
+    for (let j = 0; j < data.length; j++) data[j] = Math.floor(60 + 150 * rand() * ((j % 7) / 7));
+    await sharp(data, { raw: { width: 96, height: 80, channels: 3 } }).png().toFile(path.join(photos, `p${i}.png`));
+  }
+  const out = path.join(dir, 'run.safetensors');
+  const result = await run(['train', '--photos', photos, '-o', out, '--steps', '2', '--batch', '2', '--crop', '32', '--threads', '1', '--val-split', '0']);
+  t.is(result.code, 0, result.stderr);
+  t.regex(result.stderr, /exposure predictor: 96 samples/);
+  const weights = await loadWeights(out);
+  t.truthy(weights.exposurePredictor);
+  const { metadata } = readSafetensors(fs.readFileSync(out));
+  t.is(JSON.parse(metadata.flwnet_exposure).samples, 96);
+  t.is(JSON.parse(metadata.flwnet_training).step, 2);
+});
