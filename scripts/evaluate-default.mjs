@@ -70,7 +70,13 @@ async function syntheticTable(enhancer, pairs) {
 async function realPhotos(enhancers, dir) {
   const out = [];
   for (const file of fs.readdirSync(dir).sort()) {
-    const image = await readRaw(path.join(dir, file));
+    let image;
+    try {
+      image = await readRaw(path.join(dir, file));
+    } catch (err) {
+      console.log(`${file}: left out, sharp cannot read it (${err.message})`);
+      continue;
+    }
     const row = { file, before: meanBrightness(image.data) };
     for (const [label, enhancer] of Object.entries(enhancers)) {
       for (const exposure of [0.4, 'auto']) {

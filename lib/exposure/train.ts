@@ -2,7 +2,9 @@
  * Fitting the exposure predictor after a training run (`flwnet train` does it once the network is
  * trained): samples from the run's own data, a quick ridge fit, and the predictor added to the
  * weights files the run wrote. For photos, each sample is a seeded random crop (a quarter to all of
- * the image's side) degraded with the run's low-light model; for real pairs, the low images and
+ * the image's side) degraded with the run's low-light model, its exposure range widened up to 1 so
+ * that the predictor also sees frames that are only slightly dark or not dark at all (without them
+ * a bright input lies outside what it was fitted on and its prediction is meaningless); for real pairs, the low images and
  * their references as they are. The target is the reference crop's mean brightness, the exposure
  * the paper evaluates at.
  */
@@ -86,7 +88,8 @@ export async function fitExposureForData(options: ExposureFitOptions): Promise<E
   const seed = options.seed ?? 0;
   const perPhoto = options.samplesPerPhoto ?? DEFAULT_SAMPLES_PER_PHOTO;
   const lambda = options.lambda ?? DEFAULT_RIDGE;
-  const model = checkDegradationModel(options.degradation ?? {});
+  const trained = checkDegradationModel(options.degradation ?? {});
+  const model: DegradationModel = { ...trained, exposure: [trained.exposure[0], 1] };
   const enhancer = await featureEngine(options.threads);
   try {
     const photos = 'photos' in options.data;
