@@ -23,7 +23,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** The recipe of the shipped weights. Changing any value changes the file. */
 export const RECIPE = Object.freeze({
   seed: 1,
-  steps: 1500,
+  steps: 2500,
   batch: 16,
   crop: 64,
   lr: 1.5e-3,
@@ -32,10 +32,10 @@ export const RECIPE = Object.freeze({
   // low frames are ~1/50 of the reference in linear light, with demosaicked, denoised, compressed
   // noise and a cool grey cast (see MODEL.md).
   degradation: {
-    exposure: '0.008,0.12',
-    'shot-noise': '1e-4,1.2e-2',
-    'noise-blur': '0.5,2',
-    cast: '0.2',
+    exposure: '0.008,0.5',
+    'shot-noise': '1e-4,6e-3',
+    'noise-blur': '0,1.5',
+    cast: '0.1',
     desaturate: '0.4',
     jpeg: '0.7',
     'jpeg-quality': '60,95',
