@@ -36,9 +36,17 @@ export {
   MAX_PIXELS_LIMIT,
   type BackendOption,
   type DeviceOption,
+  type ExposureOption,
   type OutputFormat,
   type PrecisionOption,
 } from './options';
+export {
+  DEFAULT_WEIGHTS_PATH,
+  ExposurePredictor,
+  fitExposurePredictor,
+  type ExposurePredictorSource,
+  type ExposureSample,
+} from './exposure';
 export * from './weights';
 export {
   evaluate,
