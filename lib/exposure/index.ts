@@ -1,13 +1,12 @@
 /**
  * The package's default weights and automatic exposure: where the shipped weights file lives, the
- * predictor that answers `exposure: 'auto'` for a given set of weights, and fitting a predictor to
- * low-light / reference pairs.
+ * predictor that answers `exposure: 'auto'` for a given set of weights (fitting: ./train.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidOptionError } from '../errors';
 import { loadWeights, type FlwnetWeights } from '../weights';
-import { ExposurePredictor, fitExposurePredictor, type ExposureSample } from './predictor';
+import type { ExposurePredictor } from './predictor';
 
 export * from './predictor';
 
@@ -46,24 +45,10 @@ export function noPredictorError(weights: FlwnetWeights): InvalidOptionError {
   );
 }
 
-/** Something that computes the 15 global features of an image (an Enhancer's inspect). */
-export type FeatureSource<I> = (image: I) => Promise<ArrayLike<number>>;
-
 /** Mean over pixels of max(R, G, B) / 255 of interleaved RGB bytes: the paper's exposure of a reference. */
 export function meanBrightness(rgb: Uint8Array, channels = 3): number {
   let sum = 0;
   const pixels = rgb.length / channels;
   for (let i = 0; i < rgb.length; i += channels) sum += Math.max(rgb[i]!, rgb[i + 1]!, rgb[i + 2]!);
   return sum / pixels / 255;
-}
-
-/** Fits a predictor to pairs: each low image's features against its reference's mean brightness. */
-export async function fitExposureToPairs<I>(
-  pairs: Iterable<{ low: I; high: Uint8Array }> | AsyncIterable<{ low: I; high: Uint8Array }>,
-  features: FeatureSource<I>,
-  lambda?: number,
-): Promise<{ predictor: ExposurePredictor; samples: ExposureSample[] }> {
-  const samples: ExposureSample[] = [];
-  for await (const pair of pairs) samples.push({ features: await features(pair.low), target: meanBrightness(pair.high) });
-  return { predictor: fitExposurePredictor(samples, lambda), samples };
 }
