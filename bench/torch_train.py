@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""One FLW-Net training step in PyTorch on the CPU, written from SPEC.md sections 1-8, as the
+"""One FLW-Net training step in PyTorch on the CPU, written from docs/numerics.md §2-8, as the
 reference point for flwnet's native trainer (`npm run bench:train`).
 
   python3 bench/torch_train.py --batch 16 --size 100 --threads 2 --steps 10 [--seed 1]

@@ -18,6 +18,7 @@ import {
   checkOptionKeys,
   checkSignal,
   describe,
+  type ExposureOption,
   type OutputFormat,
 } from './options';
 import type { OutputKind } from './scheduler';
@@ -50,8 +51,8 @@ export interface BatchProgress {
 }
 
 export interface EnhanceManyOptions {
-  /** Target mean brightness in [0, 1]. Default 0.4. */
-  exposure?: number;
+  /** Target mean brightness in [0, 1], or 'auto' (predicted per image). Default 0.4. */
+  exposure?: ExposureOption;
   /** Output format for every item; default: each input's own (PNG where sharp cannot write it). */
   format?: OutputFormat | 'jpg';
   /** Encoder quality 1..100, applied to jpeg, webp, avif and tiff outputs. */
@@ -104,11 +105,11 @@ export interface BatchEngine {
   nativeSlots: number;
   /** Throws (ClosedError) once the engine no longer accepts calls, so later items are not decoded for nothing. */
   assertOpen(): void;
-  infer(image: RawImage, exposure: number, output: OutputKind, signal: AbortSignal): Promise<Uint8Array | Float32Array>;
+  infer(image: RawImage, exposure: ExposureOption, output: OutputKind, signal: AbortSignal): Promise<Uint8Array | Float32Array>;
 }
 
 export interface BatchSettings {
-  exposure: number;
+  exposure: ExposureOption;
   format?: OutputFormat;
   quality?: number;
   metadata: MetadataMode;

@@ -29,6 +29,7 @@ import {
   checkSignal,
   checkCpuKernel,
   type CpuKernelOption,
+  DEFAULT_EXPOSURE,
   DEFAULT_MAX_PIXELS,
   describe,
   MAX_PIXELS_LIMIT,
@@ -38,6 +39,7 @@ import {
   type CudaFastKernelOption,
   type CudaLevelCountsOption,
   type DeviceOption,
+  type ExposureOption,
   type MetadataOption,
   type OutputFormat,
   type PrecisionOption,
@@ -45,6 +47,15 @@ import {
 import { checkRawPixels } from './raw-image';
 import { Scheduler, Semaphore, type OutputKind } from './scheduler';
 import { FlwnetWeights, loadWeights } from './weights';
+import {
+  defaultWeightsAvailable,
+  DEFAULT_WEIGHTS_PATH,
+  loadDefaultWeights,
+  noPredictorError,
+  predictorFor,
+  type ExposurePredictor,
+  type ExposurePredictorSource,
+} from './exposure';
 
 export type WeightsSource = string | Uint8Array | FlwnetWeights;
 
@@ -79,8 +90,8 @@ export interface EnhancerOptions {
 }
 
 export interface EnhanceOptions {
-  /** Target mean brightness in [0, 1]. Default 0.4. */
-  exposure?: number;
+  /** Target mean brightness in [0, 1], or 'auto': predicted from the image. Default 0.4. */
+  exposure?: ExposureOption;
   /** Output format; default: the input's (PNG when sharp cannot write the input's format). */
   format?: OutputFormat | 'jpg';
   /** Encoder quality 1..100 for jpeg, webp, avif and tiff (defaults: README, "Encoder defaults"; refused for png, gif, bmp). */
@@ -109,14 +120,14 @@ export interface RawOutput<T extends Uint8Array | Float32Array = Uint8Array | Fl
 }
 
 export interface EnhanceRawOptions {
-  exposure?: number;
+  exposure?: ExposureOption;
   /** 'uint8' (default): rounded 8-bit pixels; 'float32': the network's unrounded output. */
   output?: OutputKind;
   signal?: AbortSignal;
 }
 
 export interface InspectOptions {
-  exposure?: number;
+  exposure?: ExposureOption;
   signal?: AbortSignal;
 }
 
@@ -130,6 +141,10 @@ export interface InspectResult {
   features: number[];
   /** The 7 curve parameters the global branch chose. */
   curve: number[];
+  /** The target brightness used: the number given, or the one 'auto' chose. */
+  exposure: number;
+  /** With 'auto': whose predictor chose it ('weights': the weights' own; 'default': the package's default weights'). */
+  exposurePredictor?: ExposurePredictorSource;
 }
 
 /** The option names of Enhancer.create and of one enhance() call (top-level enhance() takes both). */
@@ -161,6 +176,7 @@ export class Enhancer {
     readonly description: string,
     readonly maxPixels: number,
     readonly weights: FlwnetWeights,
+    private readonly autoExposure: { predictor: ExposurePredictor; source: ExposurePredictorSource } | undefined,
   ) {
     if (token !== CREATE) {
       throw new InvalidOptionError('new Enhancer() is not supported: use `await Enhancer.create(options)`, which loads the weights and opens the engine');
@@ -196,7 +212,8 @@ export class Enhancer {
         cudaExactKernel, cudaFastKernel, cudaLevelCounts,
       };
       const engine = await openEngine(device, weights.packed(), settings);
-      return new Enhancer(CREATE, engine, engine.deviceName, engine.description, maxPixels, weights);
+      const auto = await predictorFor(weights);
+      return new Enhancer(CREATE, engine, engine.deviceName, engine.description, maxPixels, weights, auto);
     });
   }
 
@@ -207,7 +224,8 @@ export class Enhancer {
       return this.gate.run(signal, async (callSignal) => {
         const release = await this.pipelineSlots.acquire(callSignal);
         try {
-          const infer = async (frame: RawImage, kind: OutputKind) => (await this.scheduler.run(frame, exposure, kind, callSignal)).data;
+          const infer = async (frame: RawImage, kind: OutputKind) =>
+            (await this.scheduler.run(frame, await this.resolveExposure(frame, exposure), kind, callSignal)).data;
           const encoded = (await enhanceEncoded(input, this.maxPixels, image, infer)).data;
           throwIfAborted(callSignal);
           return encoded;
@@ -233,7 +251,7 @@ export class Enhancer {
       const signal = checkSignal(opts.signal);
       const image = this.checkRaw(input);
       return this.gate.run(signal, async (callSignal) => {
-        const { data } = await this.scheduler.run(image, exposure, output, callSignal);
+        const { data } = await this.scheduler.run(image, await this.resolveExposure(image, exposure), output, callSignal);
         return { data, width: image.width, height: image.height, channels: image.channels };
       });
     });
@@ -251,8 +269,9 @@ export class Enhancer {
       maxPixels: this.maxPixels,
       nativeSlots: Math.max(1, this.engine.maxConcurrentRequests) * Math.max(1, this.engine.preferredBatch),
       assertOpen: () => this.gate.assertOpen(),
-      infer: (image: RawImage, exposure: number, output: OutputKind, signal: AbortSignal) =>
-        this.gate.run(signal, async (callSignal) => (await this.scheduler.run(image, exposure, output, callSignal)).data),
+      infer: (image: RawImage, exposure: ExposureOption, output: OutputKind, signal: AbortSignal) =>
+        this.gate.run(signal, async (callSignal) =>
+          (await this.scheduler.run(image, await this.resolveExposure(image, exposure), output, callSignal)).data),
     };
     return enhanceMany(engine, source, options);
   }
@@ -268,13 +287,33 @@ export class Enhancer {
         const image = raw ?? (await decodeStillImage(input as Uint8Array, this.maxPixels, 'inspect'));
         throwIfAborted(callSignal);
         // The global branch is one short native call (no cancel point): an abort during it rejects after it.
-        const result = await this.engine.inspect(image, exposure).catch((err: unknown) => {
-          throw fromNativeError(err);
-        });
+        const target = await this.resolveExposure(image, exposure);
+        const result = await this.globalBranch(image, target);
         throwIfAborted(callSignal);
-        return { features: Array.from(result.features), curve: Array.from(result.curve) };
+        const chosen = exposure === 'auto' ? { exposurePredictor: this.autoExposure!.source } : {};
+        return { features: Array.from(result.features), curve: Array.from(result.curve), exposure: target, ...chosen };
       });
     });
+  }
+
+  /** Whether exposure 'auto' works with these weights, and whose predictor it uses. */
+  get autoExposureSource(): ExposurePredictorSource | undefined {
+    return this.autoExposure?.source;
+  }
+
+  /** The global branch alone (one short native call). */
+  private globalBranch(image: NativeImage, exposure: number) {
+    return this.engine.inspect(image, exposure).catch((err: unknown) => {
+      throw fromNativeError(err);
+    });
+  }
+
+  /** A number as it is; 'auto' from the image's global features through the exposure predictor. */
+  private async resolveExposure(image: NativeImage, exposure: ExposureOption): Promise<number> {
+    if (exposure !== 'auto') return exposure;
+    if (!this.autoExposure) throw noPredictorError(this.weights);
+    const { features } = await this.globalBranch(image, DEFAULT_EXPOSURE);
+    return this.autoExposure.predictor.predict(features);
   }
 
   /** Calls accepted and not yet settled: decoding, queued, running or encoding. */
@@ -324,9 +363,9 @@ export function checkEnhanceOptions(options: unknown) {
 async function resolveWeights(source: WeightsSource | undefined): Promise<FlwnetWeights> {
   const chosen = source ?? process.env.FLWNET_WEIGHTS;
   if (chosen === undefined || chosen === '') {
+    if (defaultWeightsAvailable()) return loadDefaultWeights();
     throw new WeightsError(
-      'no weights given: pass { weights: "path/to/flwnet-official.pth" } (or a .safetensors file) or set FLWNET_WEIGHTS. ' +
-        "The published checkpoint is linked from the paper's repository (FLW-Net, arXiv 2304.02978); see the README.",
+      `no weights given and the package's default weights (${DEFAULT_WEIGHTS_PATH}) are missing: pass { weights: "path/to/weights.safetensors" } (or a .pth) or set FLWNET_WEIGHTS`,
     );
   }
   if (typeof chosen !== 'string' && !(chosen instanceof Uint8Array) && !(chosen instanceof FlwnetWeights)) {

@@ -46,10 +46,18 @@ export {
   type CudaFastKernelOption,
   type CudaLevelCountsOption,
   type DeviceOption,
+  type ExposureOption,
   type MetadataOption,
   type OutputFormat,
   type PrecisionOption,
 } from './options';
+export {
+  DEFAULT_WEIGHTS_PATH,
+  ExposurePredictor,
+  fitExposurePredictor,
+  type ExposurePredictorSource,
+  type ExposureSample,
+} from './exposure';
 // loadWeights and saveSafetensors are exported below, wrapped so their errors point at the caller.
 export * from './weights';
 export {

@@ -17,6 +17,8 @@ export type CudaFastKernelOption = 'wmma' | 'mma';
 export type CudaLevelCountsOption = 'shared' | 'warp';
 
 export const DEFAULT_EXPOSURE = 0.4;
+/** A target mean brightness in [0, 1], or 'auto': predicted from the image (lib/exposure). */
+export type ExposureOption = number | 'auto';
 /** Default largest image accepted, in pixels (100 megapixels, e.g. 12,000 x 8,333). */
 export const DEFAULT_MAX_PIXELS = 100_000_000;
 /** The largest value `maxPixels` may be raised to (2^28 pixels, e.g. 16,384 x 16,384). */
@@ -39,10 +41,11 @@ export function checkOptionKeys(where: string, options: unknown, allowed: readon
   return options;
 }
 
-export function checkExposure(value: unknown): number {
+export function checkExposure(value: unknown): ExposureOption {
   if (value === undefined) return DEFAULT_EXPOSURE;
+  if (value === 'auto') return value;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 1) {
-    throw new InvalidOptionError(`exposure must be a finite number in [0, 1], got ${describe(value)}`);
+    throw new InvalidOptionError(`exposure must be 'auto' or a finite number in [0, 1], got ${describe(value)}`);
   }
   return value;
 }

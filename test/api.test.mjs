@@ -22,13 +22,13 @@ function noiseImage(width, height, channels, seed = 1) {
   return { data, width, height, channels };
 }
 
-test('enhance() without weights says how to get them', async (t) => {
+test('enhance() without weights runs the package\'s default weights', async (t) => {
   const saved = process.env.FLWNET_WEIGHTS;
   delete process.env.FLWNET_WEIGHTS;
   try {
-    const err = await t.throwsAsync(enhance(Buffer.from([1, 2, 3])), { instanceOf: WeightsError });
-    t.regex(err.message, /FLWNET_WEIGHTS/);
-    t.is(err.code, 'ERR_FLWNET_WEIGHTS');
+    // The default weights load; the bytes given are not an image, so the error is about the input.
+    const err = await t.throwsAsync(enhance(Buffer.from([1, 2, 3])));
+    t.not(err.code, 'ERR_FLWNET_WEIGHTS');
   } finally {
     if (saved !== undefined) process.env.FLWNET_WEIGHTS = saved;
   }

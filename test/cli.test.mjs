@@ -36,9 +36,9 @@ test('unknown commands and options fail with one line and exit code 2', async (t
 });
 
 test('a missing input or missing weights fails with a one-line message', async (t) => {
-  const noWeights = await run(['enhance', 'nonexistent.png'], { FLWNET_WEIGHTS: '' });
+  const noWeights = await run(['enhance', 'nonexistent.png', '--weights', 'nonexistent.safetensors'], { FLWNET_WEIGHTS: '' });
   t.is(noWeights.code, 1);
-  t.regex(noWeights.stderr, /^flwnet: no weights given/);
+  t.regex(noWeights.stderr, /^flwnet: weights file not found/);
   t.is(noWeights.stderr.trim().split('\n').length, 1);
 });
 

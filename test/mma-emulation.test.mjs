@@ -25,7 +25,7 @@ const SOURCES = [
 const HEADERS = ['test/native/mma_emulation.h', 'test/native/gpu_check_support.h', 'native/cuda/mma/mma_layout.h',
   'native/cuda/mma/mma_weights.h', 'native/core/network_graph.h', 'native/core/model.h'];
 // Same floating-point contract as the addon build: no FMA contraction (the histogram edge rule of
-// SPEC.md section 1 depends on plain IEEE double arithmetic).
+// docs/numerics.md §2 depends on plain IEEE double arithmetic).
 const FLAGS = ['-O3', '-std=c++17', '-ffp-contract=off', '-Inative', '-Itest/native'];
 const LARGE_SIDE = 300;
 

@@ -1,4 +1,4 @@
-// The native training core (SPEC.md section 8): losses and gradients against the golden float64
+// The native training core (docs/numerics.md §9): losses and gradients against the golden float64
 // autograd cases, a finite-difference check, bit-identical results for any thread count, Adam's
 // update, and the bad-input matrix.
 import test from 'ava';

@@ -16,6 +16,7 @@ import {
   checkInteger,
   checkPrecision,
   type DeviceOption,
+  type ExposureOption,
   type OutputFormat,
   type PrecisionOption,
 } from '../options';
@@ -39,8 +40,10 @@ are kept (orientation made upright) unless --strip-metadata is given.
 Options:
   -o, --output <path>     output file (one input) or directory (several inputs)
   -r, --recursive         include images in subdirectories of directory inputs
-  --exposure <0..1>       target mean brightness (default 0.4; higher is brighter)
-  --weights <file>        .pth or .safetensors weights (default: $FLWNET_WEIGHTS)
+  --exposure <v>          target mean brightness: a number in [0, 1] (default 0.4;
+                          higher is brighter) or auto (predicted from each image)
+  --weights <file>        .pth or .safetensors weights (default: $FLWNET_WEIGHTS, else the
+                          package's own weights, MODEL.md)
   --format <name>         jpeg, png, webp, avif, tiff, gif or bmp
   --quality <1..100>      encoder quality for jpeg (default 92), webp (90), avif (70), tiff
   --strip-metadata        write no EXIF, ICC profile or XMP
@@ -85,7 +88,7 @@ const OPTIONS = {
 type Values = ReturnType<typeof parseCommandLine<typeof OPTIONS>>['values'];
 
 interface Settings {
-  exposure: number;
+  exposure: ExposureOption;
   format?: OutputFormat;
   quality?: number;
   concurrency?: number;
@@ -152,7 +155,7 @@ function readSettings(values: Values): Settings {
   const format = checkFormat(values.format);
   checkQualityApplies(format, quality);
   return {
-    exposure: checkExposure(numberOption('exposure', values.exposure)),
+    exposure: values.exposure === 'auto' ? 'auto' : checkExposure(numberOption('exposure', values.exposure)),
     format,
     quality: quality === undefined ? undefined : checkInteger('quality', quality, 1, 100, 0),
     concurrency: concurrency === undefined ? undefined : checkInteger('concurrency', concurrency, 1, 4096, 0),

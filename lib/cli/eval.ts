@@ -14,20 +14,22 @@ import { checkDevice, checkExposure, MAX_PIXELS_LIMIT, type DeviceOption } from 
 import { checkWeightsGiven, numberOption, parseCommandLine, UsageError } from './common';
 
 const HELP = `Usage: flwnet eval --enhanced <dir> --reference <dir> [options]
-       flwnet eval --low <dir> --reference <dir> [--weights <file>] [--exposure auto|<0..1>] [options]
+       flwnet eval --low <dir> --reference <dir> [--weights <file>] [--exposure reference|auto|<0..1>] [options]
 
 Computes, for each image paired by base name (extension ignored), the paper's losses (L1, SSIM
 loss, colour, brightness, structure and their total L_ALL) and the metrics PSNR, SSIM and
 CIEDE2000, then their means. With --low, each low-light image is enhanced first and its
-unrounded output (clamped to [0, 1]) is evaluated; --exposure auto (the default) sets the target
-brightness to the reference's mean V = max(R, G, B), as the paper does.
+unrounded output (clamped to [0, 1]) is evaluated; --exposure reference (the default) sets the
+target brightness to the reference's mean V = max(R, G, B), as the paper does; --exposure auto
+predicts it from the low-light image alone, as 'flwnet enhance --exposure auto' does. The JSON
+output gives, for each pair, the exposure used and the reference's brightness.
 
 Options:
   --enhanced <dir>        enhanced images
   --low <dir>             low-light images to enhance (instead of --enhanced)
   --reference <dir>       reference (ground-truth) images
   --weights <file>        .pth or .safetensors weights for --low (default: $FLWNET_WEIGHTS)
-  --exposure <v>          auto (default) or a number in [0, 1], for --low
+  --exposure <v>          reference (default), auto, or a number in [0, 1], for --low
   --device <name>         auto (default), cpu, cuda or cuda:N
   --json                  print the results as JSON
   --csv                   print the results as CSV
@@ -57,7 +59,7 @@ interface Settings {
   mode: 'enhanced' | 'low';
   inputDir: string;
   referenceDir: string;
-  exposure: 'auto' | number;
+  exposure: 'reference' | 'auto' | number;
   device: DeviceOption;
   weights?: string;
   output: 'table' | 'json' | 'csv';
@@ -73,6 +75,8 @@ interface PairResult {
   name: string;
   metrics?: Evaluation;
   exposure?: number;
+  /** The reference's mean brightness (what --exposure reference uses). */
+  referenceExposure?: number;
   error?: { code: string; message: string };
 }
 
@@ -106,7 +110,7 @@ function readSettings(values: ReturnType<typeof parseCommandLine<typeof OPTIONS>
   if (mode === 'enhanced' && (values.weights !== undefined || values.exposure !== undefined)) {
     throw new UsageError('--weights and --exposure apply to --low only');
   }
-  const exposure = values.exposure === undefined || values.exposure === 'auto' ? 'auto' : checkExposure(numberOption('exposure', values.exposure));
+  const exposure = values.exposure === undefined || values.exposure === 'reference' ? 'reference' : values.exposure === 'auto' ? 'auto' : checkExposure(numberOption('exposure', values.exposure));
   return {
     mode,
     inputDir,
@@ -181,10 +185,11 @@ async function evaluatePair(pair: Pair, settings: Settings, enhancer?: Enhancer)
   try {
     const [input, reference] = await Promise.all([readImage(pair.input), readImage(pair.reference)]);
     if (!enhancer) return { name: pair.name, metrics: await evaluate(input, reference, { device: settings.device }) };
-    const exposure = settings.exposure === 'auto' ? meanBrightness(reference) : settings.exposure;
+    const referenceExposure = meanBrightness(reference);
+    const exposure = settings.exposure === 'reference' ? referenceExposure : settings.exposure === 'auto' ? (await enhancer.inspect(input, { exposure: 'auto' })).exposure : settings.exposure;
     const enhanced = await enhancer.enhanceRaw(input, { exposure, output: 'float32' });
     const clamped: LossImage = { ...enhanced, data: clampUnit(enhanced.data) };
-    return { name: pair.name, exposure, metrics: await evaluate(clamped, reference, { device: settings.device }) };
+    return { name: pair.name, exposure, referenceExposure, metrics: await evaluate(clamped, reference, { device: settings.device }) };
   } catch (err) {
     const code = err instanceof FlwnetError ? err.code : 'ERR_FLWNET_INTERNAL';
     return { name: pair.name, error: { code, message: (err as Error).message } };

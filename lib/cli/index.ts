@@ -22,8 +22,9 @@ Usage:
 Exit status: 0 success, 1 when an image or file failed, 2 for usage errors and bad option
 values, 130 when interrupted.
 
-Weights: pass --weights <file> or set FLWNET_WEIGHTS to the published checkpoint
-(flwnet-official.pth) or a .safetensors file made by "flwnet convert".
+Weights: the package's own (weights/flwnet-default.safetensors, see MODEL.md) unless --weights
+<file> or FLWNET_WEIGHTS names others: the published checkpoint (flwnet-official.pth), a
+.safetensors file made by "flwnet convert", or weights made by "flwnet train".
 `;
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {

@@ -2,6 +2,7 @@
  * `flwnet enhance <inputs...> -o <dir> --queue redis://...`: the batch goes to queue workers
  * instead of the local engine; the progress bar and the summary are the local batch's.
  */
+import type { ExposureOption } from '../options';
 import { AbortError } from '../errors';
 import type { OutputFormat } from '../options';
 import { submitBatch } from '../queue/producer';
@@ -11,7 +12,7 @@ import { ProgressReporter } from './progress';
 export interface QueuedRunSettings {
   redis: string;
   queue?: string;
-  exposure: number;
+  exposure: ExposureOption;
   format?: OutputFormat;
   quality?: number;
   skipExisting: boolean;

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { DegradationModel } from '../train/degrade';
 import { siblingPath } from '../train/checkpoint';
+import { addPredictorAfterTraining } from '../exposure/train';
 import type { FitOptions, FitResult, TrainProgress } from '../train/fit';
 import { trainingCurveSvg, type CurvePoint } from '../train/plot';
 import { AUTHORS_SETTINGS, Trainer } from '../train/trainer';
@@ -21,6 +22,9 @@ frames from them (the degradation options below); --low/--high take real pairs, 
 name as "flwnet eval" matches them. Validation uses the --val directories (each holding low/ and
 high/), else a seeded --val-split of the data; it enhances each held-out image at its reference's
 brightness and reports PSNR and SSIM.
+
+Once the network is trained, fits the automatic-exposure predictor ('--exposure auto') on the
+same data and stores it in the weights files.
 
 Writes <out> (the last weights), <out>.best.safetensors (best validation PSNR),
 <out>.optim.safetensors (Adam's state, for --resume), <out>.log.jsonl and <out>.curve.svg.
@@ -265,6 +269,12 @@ export async function runTrain(argv: string[]): Promise<number> {
     trainer.close();
   }
   writeCurve();
+  if (result.stopped === 'completed') {
+    // The automatic-exposure predictor: a quick fit on the same data once the network is trained.
+    const files = [result.files.last, result.files.best].filter((f): f is string => typeof f === 'string');
+    const fit = await addPredictorAfterTraining(s.fit, s.seed ?? 0, s.threads, files);
+    if (fit) reporter.line(`exposure predictor: ${fit.samples} samples, RMS error ${fit.rmse.toFixed(4)} (a constant: ${fit.constantRmse.toFixed(4)})`);
+  }
   return summarise(result, s, svg, reporter);
 }
 

@@ -5,7 +5,7 @@
  */
 import type { ConnectionOptions } from 'bullmq';
 import { InvalidOptionError, type FlwnetErrorCode } from '../errors';
-import { checkExposure, checkFormat, checkInteger, describe, isPlainObject, type OutputFormat } from '../options';
+import { type ExposureOption, checkExposure, checkFormat, checkInteger, describe, isPlainObject, type OutputFormat } from '../options';
 
 export const DEFAULT_QUEUE = 'flwnet';
 export const JOB_NAME = 'enhance';
@@ -17,7 +17,7 @@ export interface EnhanceJobData {
   inline?: string;
   /** Where the worker writes the result (absolute path); written atomically. */
   output: string;
-  exposure?: number;
+  exposure?: ExposureOption;
   format?: OutputFormat;
   quality?: number;
   /** Leave the output alone when it already exists. */

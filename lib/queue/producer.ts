@@ -14,7 +14,7 @@ import path from 'node:path';
 import { Job, Queue } from 'bullmq';
 import type { BatchProgress } from '../batch';
 import { InvalidInputError, InvalidOptionError } from '../errors';
-import { checkExposure, checkFormat, checkInteger, type OutputFormat } from '../options';
+import { type ExposureOption, checkExposure, checkFormat, checkInteger, type OutputFormat } from '../options';
 import { checkQueueName, decodeFailure, JOB_NAME, redisConnection, type EnhanceJobData, type EnhanceJobResult } from './jobs';
 
 export interface QueueItem {
@@ -29,7 +29,7 @@ export interface QueueItem {
 export interface SubmitOptions {
   redis: string;
   queue?: string;
-  exposure?: number;
+  exposure?: ExposureOption;
   format?: OutputFormat | 'jpg';
   quality?: number;
   /** Workers leave outputs that already exist. */

@@ -207,7 +207,7 @@ async function inspectRoute(settings: Settings, request: FastifyRequest, reply: 
     const header = await checkImageHeader(image, settings.maxPixels, 'the image');
     const result = await settings.enhancer.inspect(image, { exposure });
     countImage(settings, '/v1/inspect', header);
-    return { width: header.width, height: header.height, exposure: result.features[14], ...result };
+    return { width: header.width, height: header.height, ...result };
   });
 }
 

@@ -70,8 +70,7 @@ function toJson(value: unknown): string {
 
 /** The weights as safetensors with the training record in the metadata. */
 export async function saveWeightsCheckpoint(weights: FlwnetWeights, file: string, record?: TrainingRecord): Promise<void> {
-  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const [name, tensor] of weights.tensors) tensors.set(name, { shape: [...tensor.shape], data: tensor.data });
+  const tensors = weights.fileTensors();
   const metadata: Record<string, string> = { format: 'pt', producer: 'flwnet', params_sha256: weights.sha256() };
   if (record) metadata[TRAINING_METADATA_KEY] = toJson(record);
   await writeAtomically(file, writeSafetensors(tensors, metadata));

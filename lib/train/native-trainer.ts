@@ -1,5 +1,5 @@
 /**
- * The native training core (SPEC.md section 8): forward through FLW-Net for a batch of equal-size
+ * The native training core (docs/numerics.md §9): forward through FLW-Net for a batch of equal-size
  * crops, the paper's five losses, backpropagation to all 17,373 parameters, optional gradient-norm
  * clipping and an Adam update, all in C++ on the CPU and off the event loop.
  *

@@ -25,7 +25,7 @@ import { DEFAULT_LR } from './schedule';
 export const DEFAULT_ADAM: Readonly<AdamConfig> = Object.freeze({ ...AUTHORS_ADAM, clipGradNorm: 1 });
 export { DEFAULT_LR };
 
-/** The authors' settings (SPEC.md section 8): pass to fit() and Trainer.create({ adam }). */
+/** The authors' settings (docs/numerics.md §9): pass to fit() and Trainer.create({ adam }). */
 export const AUTHORS_SETTINGS = Object.freeze({
   adam: AUTHORS_ADAM,
   fit: Object.freeze({ lr: 1e-4, schedule: 'constant' as const, warmup: 0, batch: 171, crop: 100 }),

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { writeFileAtomically } from '../atomic-write';
 import { WeightsError } from '../errors';
 import { withoutDataParallelPrefix } from './dtypes';
+import { EXPOSURE_TENSOR_PREFIX, ExposurePredictor } from '../exposure/predictor';
 import { readPth, type Tensor } from './pth';
 import { readSafetensors, writeSafetensors } from './safetensors';
 
@@ -48,13 +49,17 @@ export class FlwnetWeights {
   readonly tensors: ReadonlyMap<string, WeightTensor>;
   /** Where the weights came from: a path, or a description of the bytes. */
   readonly source: string;
+  /** The automatic-exposure predictor stored with the weights (`exposure.*` tensors), if any. */
+  readonly exposurePredictor?: ExposurePredictor;
   private readonly params: Float32Array;
 
   /** Checks names, shapes and finiteness against the schema; copies the values. */
   constructor(tensors: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>, source: string) {
     for (const name of tensors.keys()) {
+      if (name.startsWith(EXPOSURE_TENSOR_PREFIX)) continue;
       if (!FLWNET_WEIGHT_SCHEMA.some(([known]) => known === name)) throw new WeightsError(`unknown key ${name} (not an FLW-Net parameter)`);
     }
+    this.exposurePredictor = ExposurePredictor.fromTensors(tensors);
     const params = new Float32Array(FLWNET_PARAM_COUNT);
     const views = new Map<string, WeightTensor>();
     let offset = 0;
@@ -89,6 +94,19 @@ export class FlwnetWeights {
       offset += count;
     }
     return new FlwnetWeights(tensors, source);
+  }
+
+  /** The same parameters with `predictor` as their exposure predictor. */
+  withExposurePredictor(predictor: ExposurePredictor, source = this.source): FlwnetWeights {
+    return new FlwnetWeights(new Map([...this.tensors, ...predictor.tensors()]), source);
+  }
+
+  /** Every tensor a weights file holds: the parameters in packed order, then the exposure predictor's. */
+  fileTensors(): Map<string, { shape: number[]; data: Float32Array }> {
+    const out = new Map<string, { shape: number[]; data: Float32Array }>();
+    for (const [name, tensor] of this.tensors) out.set(name, { shape: [...tensor.shape], data: tensor.data });
+    for (const [name, tensor] of this.exposurePredictor?.tensors() ?? []) out.set(name, tensor);
+    return out;
   }
 
   /** A copy of all parameters: e_conv1.weight, e_conv1.bias, ..., e_conv7.bias, g_conv1.weight, ..., g_conv5.bias. */
@@ -184,9 +202,7 @@ export async function loadWeights(src: string | Uint8Array | FlwnetWeights): Pro
 
 /** The weights as a safetensors file (F32, packed order). */
 export function toSafetensors(weights: FlwnetWeights): Buffer {
-  const tensors = new Map<string, Tensor>();
-  for (const [name, tensor] of weights.tensors) tensors.set(name, { shape: [...tensor.shape], data: tensor.data });
-  return writeSafetensors(tensors, { format: 'pt', producer: 'flwnet', [SHA256_METADATA_KEY]: weights.sha256() });
+  return writeSafetensors(weights.fileTensors(), { format: 'pt', producer: 'flwnet', [SHA256_METADATA_KEY]: weights.sha256() });
 }
 
 /** Writes the weights as safetensors, through a temporary file renamed into place. */

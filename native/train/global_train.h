@@ -1,4 +1,4 @@
-// The global branch for training (SPEC.md sections 1-3): features of the low crop, the GFE's
+// The global branch for training (docs/numerics.md §2-3): features of the low crop, the GFE's
 // dense layers with their activations kept, the 7 curve parameters, and the backward pass from
 // the gradient of the retouched brightness r (summed per V level) to the GFE's parameters.
 #pragma once

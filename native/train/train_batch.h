@@ -1,4 +1,4 @@
-// What one training step works on: a batch of equal-size low-light / reference pairs (SPEC.md
+// What one training step works on: a batch of equal-size low-light / reference pairs (docs/numerics.md
 // section 8), as views of caller-owned RGB bytes.
 #pragma once
 #include <cstddef>
@@ -33,7 +33,7 @@ constexpr size_t kMaxBatchPixels = size_t(1) << 23;
 // most kMaxBatchPixels pixels.
 void validateBatch(const TrainBatchView& batch);
 
-// The exposure of SPEC.md section 8: mean over pixels of max(R, G, B) / 255 of the reference.
+// The exposure of docs/numerics.md §9: mean over pixels of max(R, G, B) / 255 of the reference.
 double referenceExposure(const uint8_t* rgb, int width, int height);
 
 }  // namespace flwnet::train

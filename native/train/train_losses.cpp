@@ -93,7 +93,7 @@ double ssimPlane(const double* e, const double* yv, int h, int w, double scale, 
   return sum;
 }
 
-// One image's share of the consistency loss C(A, B) over K channels of n values (SPEC.md 7, 8):
+// One image's share of the consistency loss C(A, B) over K channels of n values (docs/numerics.md 7, 8):
 // returns it and adds weight * d(share)/dA into dA. Channel minima are constants.
 double consistencyImage(const double* const* a, const double* const* b, int k, size_t n, int batch, double weight,
                         double* const* dA) {

@@ -1,4 +1,4 @@
-// The paper's five losses on a batch (SPEC.md sections 7 and 8) and their gradient with respect
+// The paper's five losses on a batch (docs/numerics.md §8 and 8) and their gradient with respect
 // to the enhanced images, in double. L1, SSIM and colour average over everything; brightness and
 // structure take c_k per image and channel (channel minima held constant for the gradient).
 #pragma once

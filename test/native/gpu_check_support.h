@@ -113,7 +113,7 @@ inline Diff compareFloat(const float* a, const float* b, size_t pixels, int chan
   return d;
 }
 
-// The SPEC.md 8-bit rounding of a float output.
+// The docs/numerics.md 8-bit rounding of a float output.
 inline uint8_t toU8(float y) {
   const double v = std::floor(std::fmin(std::fmax(static_cast<double>(y) * 255.0 + 0.5, 0.0), 255.0));
   return static_cast<uint8_t>(v);
