@@ -1,6 +1,7 @@
 /** Shared pieces of the command-line tools: argument parsing and one-line error reporting. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FlwnetError, InvalidOptionError, WeightsError } from '../errors';
+import { defaultWeightsAvailable, DEFAULT_WEIGHTS_PATH } from '../exposure';
 
 /** A mistake in the command line: exit code 2. */
 export class UsageError extends Error {}
@@ -37,9 +38,11 @@ export function numberOption(name: string, value: string | undefined): number | 
 
 /** Refuses to start without weights, naming the command-line ways to give them. */
 export function checkWeightsGiven(weights: string | undefined): void {
-  if ((weights ?? '') === '' && (process.env.FLWNET_WEIGHTS ?? '') === '') {
+  // Without --weights or FLWNET_WEIGHTS the package's own weights run; only a package missing them fails here.
+  if ((weights ?? '') === '' && (process.env.FLWNET_WEIGHTS ?? '') === '' && !defaultWeightsAvailable()) {
     throw new WeightsError(
-      'no weights given: pass --weights <file> (the published flwnet-official.pth or a .safetensors file) or set FLWNET_WEIGHTS',
+      `no weights given and the package's default weights (${DEFAULT_WEIGHTS_PATH}) are missing: pass --weights <file> ` +
+        '(a .safetensors file or the published flwnet-official.pth) or set FLWNET_WEIGHTS',
     );
   }
 }
