@@ -225,7 +225,7 @@ export class Enhancer {
         const release = await this.pipelineSlots.acquire(callSignal);
         try {
           const infer = async (frame: RawImage, kind: OutputKind) =>
-            (await this.scheduler.run(frame, await this.resolveExposure(frame, exposure), kind, callSignal)).data;
+            (await this.infer(frame, exposure, kind, callSignal)).data;
           const encoded = (await enhanceEncoded(input, this.maxPixels, image, infer)).data;
           throwIfAborted(callSignal);
           return encoded;
@@ -251,7 +251,7 @@ export class Enhancer {
       const signal = checkSignal(opts.signal);
       const image = this.checkRaw(input);
       return this.gate.run(signal, async (callSignal) => {
-        const { data } = await this.scheduler.run(image, await this.resolveExposure(image, exposure), output, callSignal);
+        const { data } = await this.infer(image, exposure, output, callSignal);
         return { data, width: image.width, height: image.height, channels: image.channels };
       });
     });
@@ -271,7 +271,7 @@ export class Enhancer {
       assertOpen: () => this.gate.assertOpen(),
       infer: (image: RawImage, exposure: ExposureOption, output: OutputKind, signal: AbortSignal) =>
         this.gate.run(signal, async (callSignal) =>
-          (await this.scheduler.run(image, await this.resolveExposure(image, exposure), output, callSignal)).data),
+          (await this.infer(image, exposure, output, callSignal)).data),
     };
     return enhanceMany(engine, source, options);
   }
@@ -306,6 +306,11 @@ export class Enhancer {
     return this.engine.inspect(image, exposure).catch((err: unknown) => {
       throw fromNativeError(err);
     });
+  }
+
+  /** One image through the scheduler at `exposure` ('auto' resolved for this image first). */
+  private async infer(image: NativeImage, exposure: ExposureOption, output: OutputKind, signal: AbortSignal) {
+    return this.scheduler.run(image, await this.resolveExposure(image, exposure), output, signal);
   }
 
   /** A number as it is; 'auto' from the image's global features through the exposure predictor. */
