@@ -36,7 +36,7 @@ struct BlockArgs {
   float* scratch;         // kBlockScratchFloats floats, 64-byte aligned, owned by the calling thread
 };
 
-constexpr long kBlockScratchFloats = 64L * (12 * (32 + 16) + 32);
+constexpr long kBlockScratchFloats = 64L * (24 * (32 + 16) + 32);  // chunks of up to 24 tiles
 
 using BlockKernel = void (*)(const BlockArgs& args);
 

@@ -1,6 +1,6 @@
 // The AVX2 F(6x6, 3x3) block kernel (winograd2d_kernel.h): a pixel's 16 channels are two ymm
 // registers; a GEMM block of 6 tiles keeps 12 accumulators, two weight vectors and a broadcast
-// in the 16 registers.
+// in the 16 registers, and a chunk of 24 tiles shares each point's weights between four blocks.
 #include <immintrin.h>
 
 #include "winograd2d_kernel.h"
@@ -26,7 +26,8 @@ struct OpsPair {
 struct Isa256 {
   using Ops = OpsPair;
   using V = Pair;
-  static constexpr int kChunk = 6;
+  static constexpr int kChunk = 24;    // tiles transformed per chunk: four GEMM blocks
+  static constexpr int kGemmTiles = 6;  // 12 accumulators, two weight vectors and a broadcast
 
   static V loadQuad(const float* const p[4]) {
     return {_mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p[0])), _mm_loadu_ps(p[1]), 1),

@@ -1,7 +1,7 @@
 // The AVX-512 F(6x6, 3x3) block kernel (winograd2d_kernel.h): one zmm holds a pixel's 16
-// channels; a GEMM block of 8 tiles keeps 8 accumulators and the weight vector in registers (the
-// broadcasts come from memory), and keeps the chunk's transformed tiles (64 points x 8 tiles x K)
-// and products small enough for L1/L2.
+// channels; a GEMM block of 12 tiles keeps 12 accumulators and the weight vector in registers (the
+// broadcasts come from memory), and a chunk of 24 tiles shares each point's weights between two
+// blocks.
 #include <immintrin.h>
 
 #include "winograd2d_kernel.h"
@@ -13,7 +13,8 @@ namespace {
 struct Isa512 {
   using Ops = Ops512;
   using V = __m512;
-  static constexpr int kChunk = 8;
+  static constexpr int kChunk = 24;      // tiles transformed per chunk: two GEMM blocks
+  static constexpr int kGemmTiles = 12;  // 12 accumulators, the weight vector and spare registers
 
   static V loadQuad(const float* const p[4]) {
     const __m512 lo = _mm512_insertf32x4(_mm512_castps128_ps512(_mm_loadu_ps(p[0])), _mm_loadu_ps(p[1]), 1);

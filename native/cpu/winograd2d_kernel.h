@@ -2,12 +2,16 @@
 // file supplies an Isa struct: `Ops` for winograd_transforms.h with `V` covering 16 channels,
 // loadFull/storeFull of 16 floats, loadQuad(p[4]) and storeQuad(p, stride, v, count) for 4
 // channels of 4 tiles (4 floats at p[q]; at p + q * stride), leaky(v) = LeakyReLU(v), a GEMM
-// gemm<N, K>(v[N][K], u[K][16], m[N][16]) and kChunk, the tiles per GEMM block.
+// gemm<G, K>(v[G][K], u[K][16], m[G][16]) for G up to kGemmTiles (the tiles whose accumulators
+// fit in the registers), and kChunk, the tiles transformed before the GEMMs run.
 //
 // Work goes in chunks of kChunk tiles of 6x6 outputs along the row: each tile's 8 input rows are
-// transformed along x, then along y, into v[point][tile][K] (a buffer that stays in L1/L2); the
-// 64 GEMMs give m[point][tile][16]; the inverse transform along y, then x, adds the bias and the
-// LeakyReLU and stores the outputs that lie inside the row.
+// transformed along x, then along y, into v[point][tile][K] (a buffer in L2); the 64 GEMMs give
+// m[point][tile][16]; the inverse transform along y, then x, adds the bias and the LeakyReLU and
+// stores the outputs that lie inside the row. Chunks of several register blocks matter: each
+// chunk streams all 64 points' weights (64 to 128 KiB) through L1 once, so with one block of 8
+// tiles per chunk the GEMMs waited on those loads and ran at about half the rate they reach with
+// two or more blocks.
 #pragma once
 #include <type_traits>
 
@@ -139,8 +143,25 @@ struct Block2d {
     }
   }
 
-  template <int n>
-  static void chunk(const BlockArgs& a, int first, float* v, float* m) {
+  // m[point][tiles][16] = v[point][tiles][K] x u[point][K][16] in register blocks of G tiles:
+  // a point's weights (1 to 2 KiB) stay in L1 across the chunk's blocks.
+  static void gemmPoint(const float* v, const float* u, float* m, int n) {
+    constexpr int G = Isa::kGemmTiles;
+    int p = 0;
+    for (; p + G <= n; p += G) Isa::template gemm<G, K>(v + p * K, u, m + p * kLanes);
+    if (p < n) gemmRemainder(v + p * K, u, m + p * kLanes, n - p);
+  }
+
+  template <int r = Isa::kGemmTiles - 1>
+  static void gemmRemainder(const float* v, const float* u, float* m, int count) {
+    if constexpr (r > 0) {
+      if (count == r) return Isa::template gemm<r, K>(v, u, m);
+      gemmRemainder<r - 1>(v, u, m, count);
+    }
+  }
+
+  // n (1..N) tiles from `first`: transforms, the 64 points' GEMMs, inverse transforms.
+  static void chunk(const BlockArgs& a, int first, int n, float* v, float* m) {
     for (int p = 0; p < n; ++p) {
       prefetchTile(a, first + p + kPrefetchTiles);
       transformTile(a, first + p, p, v);
@@ -151,28 +172,17 @@ struct Block2d {
       for (int p = 0; p < n; p += 4) transformQuad(a, s, offset, first + p, p, n - p < 4 ? n - p : 4, v);
     }
     for (int point = 0; point < kPoints2d; ++point) {
-      Isa::template gemm<n, K>(v + point * kVStride, a.weights + static_cast<long>(point) * K * kLanes,
-                               m + point * kMStride);
+      gemmPoint(v + point * kVStride, a.weights + static_cast<long>(point) * K * kLanes, m + point * kMStride, n);
     }
     const V bias = Isa::loadFull(a.bias);
     for (int p = 0; p < n; ++p) inverseTile(a, first + p, p, m, bias);
-  }
-
-  template <int n = N>
-  static void tail(const BlockArgs& a, int first, int count, float* v, float* m) {
-    if constexpr (n > 0) {
-      if (count == n) return chunk<n>(a, first, v, m);
-      tail<n - 1>(a, first, count, v, m);
-    }
   }
 
   static void run(const BlockArgs& a, float* scratch) {
     float* v = scratch;
     float* m = scratch + kPoints2d * kVStride;
     const int tiles = tileCount(a.count, a.dilation);
-    int tile = 0;
-    for (; tile + N <= tiles; tile += N) chunk<N>(a, tile, v, m);
-    if (tile < tiles) tail(a, tile, tiles - tile, v, m);
+    for (int tile = 0; tile < tiles; tile += N) chunk(a, tile, tiles - tile < N ? tiles - tile : N, v, m);
   }
 };
 
