@@ -193,17 +193,22 @@ function bitsEqual(a, b) {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
-test('gradients and trained weights are bit-identical for 1 and 2 threads and across runs', async (t) => {
+const THREAD_COUNTS = [1, 2, 3, 7, 16];
+
+test('gradients and trained weights are bit-identical for 1, 2, 3, 7 and 16 threads and across runs', async (t) => {
   const params = randomParams(21);
+  // 5 images of 31x26: the work units are images and row bands, so 16 threads leave some idle.
   const batch = randomBatch(5, 3, 31, 26);
   const one = await lossAndGradients(params, batch, { threads: 1 });
-  const two = await lossAndGradients(params, batch, { threads: 2 });
-  const again = await lossAndGradients(params, batch, { threads: 2 });
-  for (const name of Object.keys(one.gradients)) {
-    t.true(bitsEqual(one.gradients[name], two.gradients[name]), `${name}: 1 vs 2 threads`);
-    t.true(bitsEqual(two.gradients[name], again.gradients[name]), `${name}: run to run`);
+  for (const threads of THREAD_COUNTS.slice(1)) {
+    const other = await lossAndGradients(params, batch, { threads });
+    for (const name of Object.keys(one.gradients)) {
+      t.true(bitsEqual(one.gradients[name], other.gradients[name]), `${name}: 1 vs ${threads} threads`);
+    }
+    t.deepEqual(one.losses, other.losses, `losses: 1 vs ${threads} threads`);
   }
-  t.deepEqual(one.losses, two.losses);
+  const again = await lossAndGradients(params, batch, { threads: 2 });
+  for (const name of Object.keys(one.gradients)) t.true(bitsEqual(one.gradients[name], again.gradients[name]), `${name}: run to run`);
   const train = async (threads) => {
     const core = TrainerCore.create({ params, threads, adam: { ...AUTHORS_ADAM, clipGradNorm: 1 } });
     for (let i = 0; i < 3; i++) t.true((await core.step(batch, 1e-3)).applied);
@@ -212,9 +217,11 @@ test('gradients and trained weights are bit-identical for 1 and 2 threads and ac
     return out;
   };
   const a = await train(1);
-  const b = await train(2);
-  t.true(bitsEqual(a.params, b.params));
-  t.true(bitsEqual(a.state.m, b.state.m) && bitsEqual(a.state.v, b.state.v));
+  for (const threads of [2, 7]) {
+    const b = await train(threads);
+    t.true(bitsEqual(a.params, b.params), `trained weights: 1 vs ${threads} threads`);
+    t.true(bitsEqual(a.state.m, b.state.m) && bitsEqual(a.state.v, b.state.v), `Adam moments: 1 vs ${threads} threads`);
+  }
   t.is(a.state.step, 3);
   t.false(bitsEqual(a.params, params), 'training changed the weights');
 });
