@@ -8,10 +8,9 @@
 // Work goes in chunks of kChunk tiles of 6x6 outputs along the row: each tile's 8 input rows are
 // transformed along x, then along y, into v[point][tile][K] (a buffer in L2); the 64 GEMMs give
 // m[point][tile][16]; the inverse transform along y, then x, adds the bias and the LeakyReLU and
-// stores the outputs that lie inside the row. Chunks of several register blocks matter: each
-// chunk streams all 64 points' weights (64 to 128 KiB) through L1 once, so with one block of 8
-// tiles per chunk the GEMMs waited on those loads and ran at about half the rate they reach with
-// two or more blocks.
+// stores the outputs that lie inside the row. A chunk holds several register blocks so that each
+// point's weights, loaded from L2 once per chunk (all 64 points: 64 to 128 KiB), serve more than
+// one block of tiles.
 #pragma once
 #include <type_traits>
 

@@ -8,9 +8,8 @@
 #include "conv_kernels.h"
 
 // The accumulators must live in registers: unless the tile loops are unrolled before the arrays
-// are split into scalars, GCC keeps an array on the stack and clears it with `rep stos` on every
-// call, and an out-of-line call per point cost the block kernel's GEMMs about a third of their
-// time.
+// are split into scalars, GCC can keep an array on the stack and clear it with `rep stos` on every
+// call (it did for the block kernel's 8-tile GEMM, called out of line once per point).
 #if defined(__GNUC__)
 #define FLWNET_GEMM_INLINE __attribute__((always_inline)) inline
 #define FLWNET_UNROLL_TILES _Pragma("GCC unroll 16")
