@@ -6,6 +6,7 @@
 #include <array>
 #include <climits>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -22,28 +23,28 @@ class RowRings {
   void layout(const std::array<int, kRings>& channels, const std::array<int, kRings>& capacity, int bufferWidth) {
     size_t total = 0;
     for (int r = 0; r < kRings; ++r) {
-      total += static_cast<size_t>(std::max(1, capacity[r])) * channels[r] * bufferWidth;
+      total += alignedFloats(static_cast<size_t>(std::max(1, capacity[r])) * channels[r] * bufferWidth);
     }
-    if (storage_.size() < total) storage_.resize(total);
-    std::memset(storage_.data(), 0, total * sizeof(float));
-    float* data = storage_.data();
+    if (storage_.size() < total + kAlignFloats) storage_.resize(total + kAlignFloats);
+    float* data = aligned(storage_.data());
+    std::memset(data, 0, total * sizeof(float));
     for (int r = 0; r < kRings; ++r) {
       Ring& ring = rings_[r];
       ring.channels = channels[r];
       ring.capacity = std::max(1, capacity[r]);
       ring.data = data;
       ring.tags.assign(ring.capacity, INT_MIN);
-      data += static_cast<size_t>(ring.capacity) * ring.channels * bufferWidth;
+      data += alignedFloats(static_cast<size_t>(ring.capacity) * ring.channels * bufferWidth);
     }
     const size_t rowFloats = static_cast<size_t>(bufferWidth) * kLanes;
-    if (zeroRow_.size() < rowFloats) zeroRow_.assign(rowFloats, 0.0f);
+    if (zeroRow_.size() < rowFloats + kAlignFloats) zeroRow_.assign(rowFloats + kAlignFloats, 0.0f);
     bufferWidth_ = bufferWidth;
   }
 
   // Row y of ring `ring`, or the zero row outside [0, height); raises overrunMessage when the row
   // has already been overwritten.
   const float* rowOf(int ring, int y, int height, const char* overrunMessage) const {
-    if (y < 0 || y >= height) return zeroRow_.data();  // zero padding above and below the image
+    if (y < 0 || y >= height) return zeroRow();  // zero padding above and below the image
     const Ring& r = rings_[ring];
     const int slot = y % r.capacity;
     FLWNET_CHECK(r.tags[slot] == y, overrunMessage);
@@ -58,9 +59,19 @@ class RowRings {
     return r.data + static_cast<size_t>(slot) * r.channels * bufferWidth_;
   }
 
-  const float* zeroRow() const { return zeroRow_.data(); }
+  const float* zeroRow() const { return aligned(zeroRow_.data()); }
 
  private:
+  // Rings and rows start on a cache line: a 16-channel pixel (64 bytes) then fills one line, where
+  // malloc's 16-byte alignment made every vector load and store of a pixel straddle two.
+  static constexpr size_t kAlignFloats = 64 / sizeof(float);
+  static size_t alignedFloats(size_t floats) { return (floats + kAlignFloats - 1) / kAlignFloats * kAlignFloats; }
+  template <class T>
+  static T* aligned(T* p) {
+    const uintptr_t bits = (reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63);
+    return reinterpret_cast<T*>(bits);
+  }
+
   struct Ring {
     int channels = 0;
     int capacity = 0;
