@@ -1,8 +1,6 @@
 #include "block_pipeline.h"
 
 #include <algorithm>
-#include <climits>
-#include <cstring>
 
 #include "core/error.h"
 #include "input_rows.h"
@@ -134,7 +132,9 @@ void BlockWorker::prepare(const Tile& tile, int width, int height) {
   rings_.layout(kRingChannels, capacity, bufferWidth);
   const size_t rowFloats = static_cast<size_t>(bufferWidth) * kLanes;
   if (outRow_.size() < rowFloats) outRow_.resize(rowFloats);
-  if (scratch_.size() < static_cast<size_t>(kBlockScratchFloats) + 16) scratch_.resize(kBlockScratchFloats + 16);
+  if (scratch_.size() < static_cast<size_t>(kBlockScratchFloats) + kCacheLineFloats) {
+    scratch_.resize(kBlockScratchFloats + kCacheLineFloats);
+  }
 }
 
 const float* BlockWorker::rowOf(int ring, int y, int height) const {
@@ -151,7 +151,7 @@ void BlockWorker::computeBlock(const PackedNetwork& net, const BlockNetwork& blo
                                int y, int end, int height, int c0, int c1) {
   const StageInputs& in = kStageInputs[stage];
   const int d = in.inputs[0].dilation;
-  float* scratch = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(scratch_.data()) + 63) & ~uintptr_t(63));
+  float* scratch = cacheLineAligned(scratch_.data());
   for (int first = y; first < end; first += kBlockRows * d) {
     for (int phase = 0; phase < d; ++phase) {
       const int y0 = first + phase;
@@ -206,9 +206,7 @@ void BlockWorker::run(const PackedNetwork& net, const BlockNetwork& blocks, cons
     } else if (stage < kStages - 1) {
       computeBlock(net, blocks, block, stage, y, end, height, c0, c1);
     } else {
-      if (request.cancel != nullptr && request.cancel->load(std::memory_order_relaxed) != 0) {
-        throw Error(ErrorCode::Cancelled, "enhancement was cancelled");
-      }
+      Backend::throwIfCancelled(request.cancel);
       computeOutput(net, kernels, request, y);
     }
   });

@@ -1,6 +1,5 @@
 // The CPU backend: the global branch in double, then the local branch streamed through row rings
 // (tile_pipeline.h) on a persistent pool of worker threads, with kernels chosen per processor.
-#include <cmath>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,12 +20,11 @@
 namespace flwnet {
 namespace {
 
-// Strips this narrow keep a tile's row rings (about 0.75 MB) within a 1 MB L2 cache. Measured
+// Strips this narrow keep the row schedule's rings (about 0.75 MB) within a 1 MB L2 cache. Measured
 // against 256 on 2 threads: fewer halo cuts made 600x400 about 5% and 1920x1080 about 2% faster.
-constexpr int kStripWidth = 320;
 // The block schedule's rings hold more rows (blocks of 6 and 12 and the lags between them), but
-// strips of 128 to 640 columns measured within the noise of a busy 2-core machine at 1920x1080.
-constexpr int kBlockStripWidth = 320;
+// its strips of 64 to 640 columns were no faster than 320 (docs/cpu.md).
+constexpr int kStripWidth = 320;
 // Rows per work unit of the level count: big enough to amortise the per-unit tally flush.
 constexpr int kCountRowsPerUnit = 256;
 
@@ -113,7 +111,7 @@ class CpuBackend final : public Backend {
     local.outputKind = request.outputKind;
     local.output = request.output;
     local.cancel = request.cancel;
-    cpu::planTiles(request.input.width, request.input.height, block_ != nullptr ? kBlockStripWidth : kStripWidth, tiles_);
+    cpu::planTiles(request.input.width, request.input.height, kStripWidth, tiles_);
     pool_.run(tiles_.size(), [&](size_t unit, int worker) {
       throwIfCancelled(request.cancel);
       if (block_ != nullptr) {

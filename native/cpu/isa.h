@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "conv_kernels.h"
-#include "core/backend.h"
+#include "core/engine_settings.h"
 
 namespace flwnet::cpu {
 

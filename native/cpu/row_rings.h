@@ -15,6 +15,14 @@
 
 namespace flwnet::cpu {
 
+// Floats in a 64-byte cache line, and p rounded up to the next line (buffers allocated with
+// kCacheLineFloats spare floats).
+constexpr size_t kCacheLineFloats = 64 / sizeof(float);
+template <class T>
+T* cacheLineAligned(T* p) {
+  return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63));
+}
+
 template <int kRings>
 class RowRings {
  public:
@@ -25,8 +33,8 @@ class RowRings {
     for (int r = 0; r < kRings; ++r) {
       total += alignedFloats(static_cast<size_t>(std::max(1, capacity[r])) * channels[r] * bufferWidth);
     }
-    if (storage_.size() < total + kAlignFloats) storage_.resize(total + kAlignFloats);
-    float* data = aligned(storage_.data());
+    if (storage_.size() < total + kCacheLineFloats) storage_.resize(total + kCacheLineFloats);
+    float* data = cacheLineAligned(storage_.data());
     std::memset(data, 0, total * sizeof(float));
     for (int r = 0; r < kRings; ++r) {
       Ring& ring = rings_[r];
@@ -37,7 +45,7 @@ class RowRings {
       data += alignedFloats(static_cast<size_t>(ring.capacity) * ring.channels * bufferWidth);
     }
     const size_t rowFloats = static_cast<size_t>(bufferWidth) * kLanes;
-    if (zeroRow_.size() < rowFloats + kAlignFloats) zeroRow_.assign(rowFloats + kAlignFloats, 0.0f);
+    if (zeroRow_.size() < rowFloats + kCacheLineFloats) zeroRow_.assign(rowFloats + kCacheLineFloats, 0.0f);
     bufferWidth_ = bufferWidth;
   }
 
@@ -59,18 +67,12 @@ class RowRings {
     return r.data + static_cast<size_t>(slot) * r.channels * bufferWidth_;
   }
 
-  const float* zeroRow() const { return aligned(zeroRow_.data()); }
+  const float* zeroRow() const { return cacheLineAligned(zeroRow_.data()); }
 
  private:
   // Rings and rows start on a cache line: a 16-channel pixel (64 bytes) then fills one line, where
   // malloc's 16-byte alignment made every vector load and store of a pixel straddle two.
-  static constexpr size_t kAlignFloats = 64 / sizeof(float);
-  static size_t alignedFloats(size_t floats) { return (floats + kAlignFloats - 1) / kAlignFloats * kAlignFloats; }
-  template <class T>
-  static T* aligned(T* p) {
-    const uintptr_t bits = (reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63);
-    return reinterpret_cast<T*>(bits);
-  }
+  static size_t alignedFloats(size_t floats) { return (floats + kCacheLineFloats - 1) / kCacheLineFloats * kCacheLineFloats; }
 
   struct Ring {
     int channels = 0;

@@ -1,9 +1,6 @@
 #include "tile_pipeline.h"
 
 #include <algorithm>
-#include <climits>
-#include <cmath>
-#include <cstring>
 
 #include "core/backend.h"
 #include "core/error.h"

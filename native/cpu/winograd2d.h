@@ -36,7 +36,18 @@ struct BlockArgs {
   float* scratch;         // kBlockScratchFloats floats, 64-byte aligned, owned by the calling thread
 };
 
-constexpr long kBlockScratchFloats = 64L * (24 * (32 + 16) + 32);  // chunks of up to 24 tiles
+constexpr int kMaxBlockReduction = 32;  // input channels of the widest layer (e6)
+constexpr int kMaxBlockChunk = 24;      // tiles per chunk of the kernels (Isa::kChunk)
+// Floats added to each point's slice of the scratch buffers: without them a tile's 8 points along
+// y lie 4 KiB apart and map to one L1 set, and the transforms' stores and the inverse's loads
+// evict each other.
+constexpr int kPointPad = 16;
+
+// Floats of scratch a kernel with chunks of `chunk` tiles needs: v[64][chunk][K] and m[64][chunk][16].
+constexpr long blockScratchFloats(int chunk) {
+  return static_cast<long>(kPoints2d) * (chunk * (kMaxBlockReduction + kLanes) + 2 * kPointPad);
+}
+constexpr long kBlockScratchFloats = blockScratchFloats(kMaxBlockChunk);
 
 using BlockKernel = void (*)(const BlockArgs& args);
 

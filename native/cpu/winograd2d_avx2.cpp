@@ -55,7 +55,7 @@ struct Isa256 {
   }
 };
 
-static_assert(blockScratchFloats(Isa256::kChunk) <= kBlockScratchFloats, "scratch too small");
+static_assert(Isa256::kChunk <= kMaxBlockChunk, "scratch too small");
 
 }  // namespace
 

@@ -37,7 +37,7 @@ struct Isa512 {
   }
 };
 
-static_assert(blockScratchFloats(Isa512::kChunk) <= kBlockScratchFloats, "scratch too small");
+static_assert(Isa512::kChunk <= kMaxBlockChunk, "scratch too small");
 
 }  // namespace
 

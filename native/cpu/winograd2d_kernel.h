@@ -23,13 +23,6 @@ namespace flwnet::cpu {
 // Internal linkage: each instruction set's translation unit keeps its own copy (see output_row.h).
 namespace {
 
-constexpr int kMaxBlockReduction = 32;
-// Floats added to each point's slice of the scratch buffers: without them a tile's 8 points along
-// y lie 4 KiB apart and map to one L1 set, and the transforms' stores and the inverse's loads
-// evict each other.
-constexpr int kPointPad = 16;
-constexpr int kPrefetchTiles = 4;  // how far ahead of the transform the input rows are requested
-
 template <class Isa, int K>
 struct Block2d {
   using Ops = typename Isa::Ops;
@@ -126,22 +119,6 @@ struct Block2d {
     }
   }
 
-  // Asks for the input rows of a tile ahead of its transform: the rows were written a few blocks
-  // earlier by the previous layer and the loads of eight rows otherwise stall the transforms.
-  static void prefetchTile(const BlockArgs& a, int tile) {
-    if (tile >= tileCount(a.count, a.dilation)) return;
-    const TileSpan span = tileSpan(tile, a.dilation);
-    for (int s = 0; s < a.sourceCount; ++s) {
-      const BlockSource& src = a.sources[s];
-      const long begin = (span.base - span.step) * src.channels * static_cast<long>(sizeof(float));
-      const long end = (span.base + kWinogradPoints * span.step) * src.channels * static_cast<long>(sizeof(float));
-      for (int r = 0; r < kBlockInputRows; ++r) {
-        const char* row = reinterpret_cast<const char*>(src.rows[r]);
-        for (long b = begin; b < end; b += 64) __builtin_prefetch(row + b);
-      }
-    }
-  }
-
   // m[point][tiles][16] = v[point][tiles][K] x u[point][K][16] in register blocks of G tiles:
   // a point's weights (1 to 2 KiB) stay in L1 across the chunk's blocks.
   static void gemmPoint(const float* v, const float* u, float* m, int n) {
@@ -161,10 +138,7 @@ struct Block2d {
 
   // n (1..N) tiles from `first`: transforms, the 64 points' GEMMs, inverse transforms.
   static void chunk(const BlockArgs& a, int first, int n, float* v, float* m) {
-    for (int p = 0; p < n; ++p) {
-      prefetchTile(a, first + p + kPrefetchTiles);
-      transformTile(a, first + p, p, v);
-    }
+    for (int p = 0; p < n; ++p) transformTile(a, first + p, p, v);
     int offset = 0;
     for (int s = 0; s < a.sourceCount; offset += a.sources[s].channels, ++s) {
       if (a.sources[s].channels == kLanes) continue;
@@ -184,11 +158,6 @@ struct Block2d {
     for (int tile = 0; tile < tiles; tile += N) chunk(a, tile, tiles - tile < N ? tiles - tile : N, v, m);
   }
 };
-
-// Floats of scratch a kernel with chunks of `chunk` tiles needs.
-constexpr long blockScratchFloats(int chunk) {
-  return static_cast<long>(kPoints2d) * (chunk * (kMaxBlockReduction + kLanes) + 2 * kPointPad);
-}
 
 // Calls run(std::integral_constant<int, K>) for the layer's input channels K (e1..e6: 4, 16, 20, 32).
 template <class Run>
