@@ -33,16 +33,29 @@ struct CoarseBrightness {
   std::vector<AxisTap> rowTaps;  // one per image row: which cell rows to blend
   std::vector<AxisTap> colTaps;  // one per image column: which cell columns to blend
 
-  // Vc at image pixel (x, y), in double.
-  double at(int x, int y) const {
+  // Vc along image row y: what depends on the row alone is looked up once, not per pixel.
+  struct Row {
+    const double* r0;
+    const double* r1;
+    double ty;
+    const AxisTap* colTaps;
+    // Vc at column x, in double.
+    double at(int x) const {
+      const AxisTap& tx = colTaps[x];
+      const double top = (1.0 - tx.t) * r0[tx.i0] + tx.t * r0[tx.i1];
+      const double bottom = (1.0 - tx.t) * r1[tx.i0] + tx.t * r1[tx.i1];
+      return (1.0 - ty) * top + ty * bottom;
+    }
+  };
+
+  Row row(int y) const {
     const AxisTap& ty = rowTaps[y];
-    const AxisTap& tx = colTaps[x];
-    const double* r0 = &cells[static_cast<size_t>(ty.i0) * cellsX];
-    const double* r1 = &cells[static_cast<size_t>(ty.i1) * cellsX];
-    const double top = (1.0 - tx.t) * r0[tx.i0] + tx.t * r0[tx.i1];
-    const double bottom = (1.0 - tx.t) * r1[tx.i0] + tx.t * r1[tx.i1];
-    return (1.0 - ty.t) * top + ty.t * bottom;
+    return Row{&cells[static_cast<size_t>(ty.i0) * cellsX], &cells[static_cast<size_t>(ty.i1) * cellsX], ty.t,
+               colTaps.data()};
   }
+
+  // Vc at image pixel (x, y), in double.
+  double at(int x, int y) const { return row(y).at(x); }
 };
 
 CoarseBrightness computeCoarseBrightness(const ImageU8& image);

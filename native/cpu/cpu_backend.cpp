@@ -28,13 +28,6 @@ constexpr int kStripWidth = 320;
 // Rows per work unit of the level count: big enough to amortise the per-unit tally flush.
 constexpr int kCountRowsPerUnit = 256;
 
-int resolveThreads(int requested) {
-  if (requested < 0) throw Error(ErrorCode::InvalidArgument, "threads must be >= 0, got " + std::to_string(requested));
-  if (requested > 0) return requested;
-  const unsigned hw = std::thread::hardware_concurrency();
-  return hw == 0 ? 1 : static_cast<int>(hw);
-}
-
 // The tile pipeline's rings and sources come from kCpuSchedule; checked once per process.
 void checkCpuSchedule() {
   static const bool checked = [] {
@@ -51,7 +44,7 @@ class CpuBackend final : public Backend {
         weights_((checkCpuSchedule(), weights)),
         network_(cpu::packNetwork(weights)),
         isa_(cpu::chooseIsa(options.cpuIsa, options.cpuWinograd)),
-        pool_(resolveThreads(options.threads)),
+        pool_(cpu::resolveThreadCount(options.threads)),
         workers_(pool_.size()),
         block_(cpu::blockKernelFor(isa_, options.cpuKernel)) {
     if (block_ != nullptr) {

@@ -24,8 +24,9 @@ inline void prepareInputRow(const LocalRequest& request, int y, int c0, int c1, 
   static const ByteScale scale;
   const ImageU8& image = request.image;
   const uint8_t* px = image.data + (static_cast<size_t>(y) * image.width + c0) * image.channels;
+  const CoarseBrightness::Row coarse = request.coarse->row(y);
   for (int c = c0; c < c1; ++c, px += image.channels, in0 += 4, xr += 4) {
-    const double half = 0.5 * request.coarse->at(c, y);
+    const double half = 0.5 * coarse.at(c);
     for (int k = 0; k < 3; ++k) {
       const double x = scale.value[px[k]];
       in0[k] = static_cast<float>(x - half);

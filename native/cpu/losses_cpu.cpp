@@ -12,6 +12,7 @@
 #include "core/losses.h"
 #include "cpu/isa.h"
 #include "cpu/losses_cpu.h"
+#include "cpu/thread_pool.h"
 
 namespace flwnet::losses {
 namespace {
@@ -46,7 +47,7 @@ LossReport evaluateCpu(const PixelView& enhanced, const PixelView& reference, in
   const LossBandFn kernel = pickBandKernel(isa);
   const double* lut = srgbLevelsToLinear().data();
   const int height = enhanced.height;
-  int workers = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int workers = cpu::resolveThreadCount(threads);
   workers = std::max(1, std::min(workers, height / kMinRowsPerBand));
 
   std::vector<LossSums> partial(workers);

@@ -1,8 +1,18 @@
 #include "thread_pool.h"
 
 #include <algorithm>
+#include <string>
+
+#include "core/error.h"
 
 namespace flwnet::cpu {
+
+int resolveThreadCount(int requested) {
+  if (requested < 0) throw Error(ErrorCode::InvalidArgument, "threads must be >= 0, got " + std::to_string(requested));
+  if (requested > 0) return requested;
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(hw);
+}
 
 ThreadPool::ThreadPool(int workers) : workerCount_(std::max(1, workers)) {
   for (int w = 1; w < workerCount_; ++w) threads_.emplace_back([this, w]() { workerLoop(w); });

@@ -12,6 +12,10 @@
 
 namespace flwnet::cpu {
 
+// The number of workers for a `threads` option: itself when positive, the processor's hardware
+// threads for 0; a negative count is an InvalidArgument error.
+int resolveThreadCount(int requested);
+
 class ThreadPool {
  public:
   explicit ThreadPool(int workers);

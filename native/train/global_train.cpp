@@ -1,5 +1,6 @@
 #include "train/global_train.h"
 
+#include "core/coarse_brightness.h"
 #include "core/network_graph.h"
 #include "train/param_layout.h"
 
@@ -44,11 +45,7 @@ GlobalForward globalForward(const float* params, const uint8_t* low, int width, 
     }
   }
   for (int i = 0; i < kCurveCount; ++i) g.curve.a[i] = out[i];
-  for (int level = 0; level < kLevels; ++level) {
-    double r = level / 255.0;
-    for (int i = 0; i < kCurveCount; ++i) r = r + g.curve.a[i] * (r - r * r);
-    g.retouch[level] = static_cast<float>(r);
-  }
+  g.retouch = retouchTable(g.curve);
   return g;
 }
 

@@ -30,7 +30,8 @@ __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
 #endif
 void gaussianBlur(const double* in, int h, int w, const double* taps, double* tmp, double* out) {
   const int pw = w + 2 * kSsimRadius;
-  std::vector<double> row(pw, 0.0);
+  static thread_local std::vector<double> row;  // zero borders; reused so the 8 blurs per plane do not allocate
+  row.assign(pw, 0.0);
   // Horizontal pass into tmp rows kSsimRadius..kSsimRadius + h (rows above and below stay zero).
   std::fill(tmp, tmp + size_t(h + 2 * kSsimRadius) * w, 0.0);
   for (int y = 0; y < h; ++y) {
@@ -60,7 +61,7 @@ double ssimPlane(const double* e, const double* yv, int h, int w, double scale, 
   const size_t n = size_t(h) * w;
   const size_t padded = size_t(h + 2 * kSsimRadius) * w;
   static thread_local std::vector<double> buf;  // per worker thread, reused across steps
-  buf.assign(n * 10 + padded, 0.0);
+  buf.resize(n * 10 + padded);  // every plane is written before it is read (gaussianBlur clears tmp and out)
   double *ee = buf.data(), *yy = ee + n, *ey = yy + n, *tmp = buf.data() + 10 * n;
   double *mu1 = ey + n, *mu2 = mu1 + n, *sxx = mu2 + n, *syy = sxx + n, *sxy = syy + n, *g1 = sxy + n, *g2 = g1 + n;
   for (size_t i = 0; i < n; ++i) {
@@ -204,7 +205,7 @@ std::array<double, 4> pixelLossesImage(const LossBatch& lb, int b, const std::ar
   double* da[kChannels] = {dE, dE + n, dE + 2 * n};
   const double brightness = consistencyImage(ea, ya, kChannels, n, lb.batch, wts[3], da);
   static thread_local std::vector<double> diffs, dD;  // per worker thread, reused across steps
-  diffs.assign(12 * n, 0.0);
+  diffs.resize(12 * n);  // differencePlanes writes every value
   double *de = diffs.data(), *dy = de + 6 * n;
   differencePlanes(e, lb.height, lb.width, de);
   differencePlanes(y, lb.height, lb.width, dy);

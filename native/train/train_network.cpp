@@ -89,9 +89,10 @@ void TrainNetwork::buildInputs(const TrainBatchView& batch) {
       float* half = pixel(acts_[int(Tensor::HalfCoarse)], b, 0, y);
       float* img = pixel(acts_[int(Tensor::Image)], b, 0, y);
       float* r = pixel(acts_[int(Tensor::Retouched)], b, 0, y);
+      const CoarseBrightness::Row coarseRow = coarse.row(y);
       for (int x = 0; x < width_; ++x) {
         const uint8_t* px = ex.low + (size_t(y) * width_ + x) * 3;
-        const double halfCoarse = 0.5 * coarse.at(x, y);
+        const double halfCoarse = 0.5 * coarseRow.at(x);
         for (int c = 0; c < 3; ++c) {
           const double v = px[c] / 255.0;
           img[x * 3 + c] = static_cast<float>(v);

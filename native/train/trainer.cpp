@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <string>
-#include <thread>
 
 #include "core/error.h"
 #include "core/model.h"
@@ -18,12 +17,6 @@ void requireFinite(const float* values, size_t count, const char* what) {
 }
 
 }  // namespace
-
-int resolveThreads(int requested) {
-  if (requested > 0) return requested;
-  const unsigned cores = std::thread::hardware_concurrency();
-  return cores == 0 ? 1 : static_cast<int>(cores);
-}
 
 void validateAdam(const AdamConfig& a) {
   auto bad = [](const std::string& what) { throw Error(ErrorCode::InvalidArgument, "Adam: " + what); };
@@ -49,7 +42,7 @@ TrainLosses computeLossAndGradient(TrainNetwork& network, cpu::ThreadPool& pool,
 }
 
 Trainer::Trainer(const float* params, size_t count, int threads, const AdamConfig& adam, CpuIsaSetting isa)
-    : adam_(adam), pool_(resolveThreads(threads)), network_(pool_, chooseTrainKernels(isa)) {
+    : adam_(adam), pool_(cpu::resolveThreadCount(threads)), network_(pool_, chooseTrainKernels(isa)) {
   if (count != kParamCount) {
     throw Error(ErrorCode::InvalidArgument, "the trainer needs " + std::to_string(kParamCount) + " parameters, got " +
                                                 std::to_string(count));
