@@ -9,7 +9,7 @@
  * the paper evaluates at.
  */
 import fs from 'node:fs';
-import path from 'node:path';
+import { writeFileAtomically } from '../atomic-write';
 import { Enhancer } from '../enhancer';
 import { WeightsError } from '../errors';
 import { FLWNET_PARAM_COUNT, FlwnetWeights } from '../weights';
@@ -122,12 +122,9 @@ export async function addPredictorToFile(file: string, fit: ExposureFit): Promis
   const { tensors, metadata } = readSafetensors(bytes);
   const weights = new FlwnetWeights(tensors, file).withExposurePredictor(fit.predictor);
   const out = writeSafetensors(weights.fileTensors(), { ...metadata, [EXPOSURE_METADATA_KEY]: JSON.stringify(fit.record) });
-  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   try {
-    await fs.promises.writeFile(temporary, out);
-    await fs.promises.rename(temporary, file);
+    await writeFileAtomically(file, out);
   } catch (err) {
-    await fs.promises.rm(temporary, { force: true });
     throw new WeightsError(`cannot write ${file}: ${(err as Error).message}`, { cause: err });
   }
 }

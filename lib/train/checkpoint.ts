@@ -8,6 +8,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomically } from '../atomic-write';
 import { WeightsError } from '../errors';
 import { FLWNET_PARAM_COUNT, FlwnetWeights, loadWeights } from '../weights';
 import { readSafetensors, writeSafetensors } from '../weights/safetensors';
@@ -53,12 +54,9 @@ export function siblingPath(out: string, suffix: string): string {
 }
 
 async function writeAtomically(file: string, bytes: Uint8Array): Promise<void> {
-  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   try {
-    await fs.promises.writeFile(temporary, bytes);
-    await fs.promises.rename(temporary, file);
+    await writeFileAtomically(file, bytes);
   } catch (err) {
-    await fs.promises.rm(temporary, { force: true });
     throw new WeightsError(`cannot write ${file}: ${(err as Error).message}`, { cause: err });
   }
 }
