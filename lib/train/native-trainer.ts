@@ -13,7 +13,7 @@
  */
 import { ClosedError, fromNativeError, InvalidInputError, InvalidOptionError } from '../errors';
 import { loadNative, type AdamConfig, type LossTerms, type NativeTrainer, type NativeTrainExample } from '../native';
-import { checkCpuIsa, checkCpuIsaAvailable, type CpuIsaOption } from '../options';
+import { checkCpuIsa, checkCpuIsaAvailable, checkSignal, type CpuIsaOption } from '../options';
 import { abortReason } from '../scheduler';
 import { FLWNET_PARAM_COUNT, FLWNET_WEIGHT_SCHEMA, FlwnetWeights } from '../weights';
 
@@ -154,12 +154,6 @@ function checkParams(params: unknown, name: string): Float32Array {
   const bad = params.findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) throw new InvalidOptionError(`${name}[${bad}] is not finite (${params[bad]})`);
   return params;
-}
-
-function checkSignal(signal: unknown): AbortSignal | undefined {
-  if (signal === undefined) return undefined;
-  if (!(signal instanceof AbortSignal)) throw new InvalidOptionError('signal must be an AbortSignal');
-  return signal;
 }
 
 /**
