@@ -6,10 +6,12 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Enhancer } from '../enhancer';
+import { meanBrightness } from '../exposure';
 import { FlwnetError } from '../errors';
 import { isImageFile } from '../formats';
 import { decodeStillImage, type RawImage } from '../image-io';
 import { evaluate, type Evaluation, type LossImage } from '../losses';
+import { pairFiles, type Pair } from '../pairs';
 import { checkDevice, checkExposure, MAX_PIXELS_LIMIT, type DeviceOption } from '../options';
 import { checkWeightsGiven, numberOption, parseCommandLine, UsageError } from './common';
 
@@ -63,12 +65,6 @@ interface Settings {
   device: DeviceOption;
   weights?: string;
   output: 'table' | 'json' | 'csv';
-}
-
-export interface Pair {
-  name: string;
-  input: string;
-  reference: string;
 }
 
 interface PairResult {
@@ -135,31 +131,6 @@ async function listImages(dir: string): Promise<string[]> {
     .sort();
 }
 
-/** Pairs files by base name; a name held twice in one directory (a.png, a.jpg) is ambiguous. */
-export function pairFiles(inputs: string[], references: string[]): { pairs: Pair[]; unpaired: string[] } {
-  const byName = (files: string[]) => {
-    const map = new Map<string, string[]>();
-    for (const file of files) {
-      const name = path.basename(file, path.extname(file));
-      map.set(name, [...(map.get(name) ?? []), file]);
-    }
-    return map;
-  };
-  const inputNames = byName(inputs);
-  const referenceNames = byName(references);
-  const pairs: Pair[] = [];
-  const unpaired: string[] = [];
-  for (const [name, files] of inputNames) {
-    const refs = referenceNames.get(name);
-    if (files.length === 1 && refs?.length === 1) pairs.push({ name, input: files[0], reference: refs[0] });
-    else unpaired.push(...files);
-  }
-  for (const [name, refs] of referenceNames) {
-    if (inputNames.get(name)?.length !== 1 || refs.length !== 1) unpaired.push(...refs);
-  }
-  return { pairs: pairs.sort((a, b) => a.name.localeCompare(b.name)), unpaired: [...new Set(unpaired)].sort() };
-}
-
 async function evaluatePairs(pairs: Pair[], settings: Settings): Promise<PairResult[]> {
   const enhancer = settings.mode === 'low' ? await Enhancer.create({ weights: settings.weights, device: settings.device }) : undefined;
   const results: PairResult[] = [];
@@ -185,7 +156,7 @@ async function evaluatePair(pair: Pair, settings: Settings, enhancer?: Enhancer)
   try {
     const [input, reference] = await Promise.all([readImage(pair.input), readImage(pair.reference)]);
     if (!enhancer) return { name: pair.name, metrics: await evaluate(input, reference, { device: settings.device }) };
-    const referenceExposure = meanBrightness(reference);
+    const referenceExposure = meanBrightness(reference.data, reference.channels);
     const exposure = settings.exposure === 'reference' ? referenceExposure : settings.exposure === 'auto' ? (await enhancer.inspect(input, { exposure: 'auto' })).exposure : settings.exposure;
     const enhanced = await enhancer.enhanceRaw(input, { exposure, output: 'float32' });
     const clamped: LossImage = { ...enhanced, data: clampUnit(enhanced.data) };
@@ -204,14 +175,6 @@ async function readImage(file: string): Promise<RawImage> {
     if (err instanceof FlwnetError) err.message = `${file}: ${err.message}`;
     throw err;
   }
-}
-
-/** The paper's exposure for evaluation: the mean over pixels of max(R, G, B) / 255. */
-export function meanBrightness(image: RawImage): number {
-  const { data, channels } = image;
-  let sum = 0;
-  for (let i = 0; i < data.length; i += channels) sum += Math.max(data[i], data[i + 1], data[i + 2]);
-  return sum / (255 * image.width * image.height);
 }
 
 function clampUnit(values: Float32Array): Float32Array {

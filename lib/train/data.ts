@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { pairFiles } from '../cli/eval';
+import { pairFiles } from '../pairs';
 import { IMAGE_EXTENSIONS, isImageFile } from '../formats';
 import { FlwnetError, InvalidInputError, InvalidOptionError } from '../errors';
 import { checkDegradationModel, degrade, sampleDegradation, type DegradationModel } from './degrade';

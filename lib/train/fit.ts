@@ -6,9 +6,9 @@
  */
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
-import { meanBrightness } from '../cli/eval';
 import { Enhancer } from '../enhancer';
 import { AbortError, InvalidOptionError } from '../errors';
+import { meanBrightness } from '../exposure';
 import { evaluate } from '../losses';
 import { checkOptionKeys } from '../options';
 import type { FlwnetWeights } from '../weights';
@@ -216,7 +216,7 @@ export async function validate(weights: FlwnetWeights, pairs: ValidationPair[], 
   let total = 0;
   try {
     for (const pair of pairs) {
-      const exposure = meanBrightness(pair.high);
+      const exposure = meanBrightness(pair.high.data, pair.high.channels);
       const out = await enhancer.enhanceRaw(pair.low, { exposure, output: 'float32', signal });
       for (let i = 0; i < out.data.length; i++) out.data[i] = Math.min(1, Math.max(0, out.data[i]));
       const m = await evaluate(out, pair.high, { device: 'cpu' });
