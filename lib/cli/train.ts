@@ -272,7 +272,8 @@ export async function runTrain(argv: string[]): Promise<number> {
   if (result.stopped === 'completed') {
     // The automatic-exposure predictor: a quick fit on the same data once the network is trained.
     const files = [result.files.last, result.files.best].filter((f): f is string => typeof f === 'string');
-    const fit = await addPredictorAfterTraining(s.fit, s.seed ?? 0, s.threads, files);
+    // The images fit() decoded and hashed: the exposure predictor's fit does not load them again.
+    const fit = await addPredictorAfterTraining({ ...s.fit, data: result.data }, s.seed ?? 0, s.threads, files);
     if (fit) reporter.line(`exposure predictor: ${fit.samples} samples, RMS error ${fit.rmse.toFixed(4)} (a constant: ${fit.constantRmse.toFixed(4)})`);
   }
   return summarise(result, s, svg, reporter);

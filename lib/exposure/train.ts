@@ -14,7 +14,7 @@ import { Enhancer } from '../enhancer';
 import { WeightsError } from '../errors';
 import { FLWNET_PARAM_COUNT, FlwnetWeights } from '../weights';
 import { readSafetensors, writeSafetensors } from '../weights/safetensors';
-import { cropImage, loadPairSet, loadPhotoSet, type TrainingImage } from '../train/data';
+import { cropImage, loadPairSet, loadPhotoSet, type TrainingImage, type TrainingSet } from '../train/data';
 import { checkDegradationModel, degrade, sampleDegradation, type DegradationModel } from '../train/degrade';
 import { Rng } from '../train/rng';
 import { fitExposurePredictor, logit, type ExposurePredictor, type ExposureSample } from './predictor';
@@ -28,7 +28,8 @@ export const DEFAULT_SAMPLES_PER_PHOTO = 32;
 export const DEFAULT_RIDGE = 1e-3;
 
 export interface ExposureFitOptions {
-  data: { photos: string } | { low: string; high: string };
+  /** The run's data: directories, or the set the run already loaded (then `maxSide` is not used). */
+  data: { photos: string } | { low: string; high: string } | TrainingSet;
   maxSide?: number;
   degradation?: Partial<DegradationModel>;
   seed?: number;
@@ -83,6 +84,11 @@ function rms(values: number[]): number {
   return Math.sqrt(values.reduce((s, v) => s + v * v, 0) / values.length);
 }
 
+async function loadExposureData(data: ExposureFitOptions['data'], maxSide: number | undefined): Promise<TrainingSet> {
+  if ('images' in data) return data;
+  return 'photos' in data ? loadPhotoSet(data.photos, { maxSide }) : loadPairSet(data.low, data.high, { maxSide });
+}
+
 /** Draws the samples and fits the predictor. */
 export async function fitExposureForData(options: ExposureFitOptions): Promise<ExposureFit> {
   const seed = options.seed ?? 0;
@@ -92,10 +98,8 @@ export async function fitExposureForData(options: ExposureFitOptions): Promise<E
   const model: DegradationModel = { ...trained, exposure: [trained.exposure[0], 1] };
   const enhancer = await featureEngine(options.threads);
   try {
-    const photos = 'photos' in options.data;
-    const set = 'photos' in options.data
-      ? await loadPhotoSet(options.data.photos, { maxSide: options.maxSide })
-      : await loadPairSet(options.data.low, options.data.high, { maxSide: options.maxSide });
+    const set = await loadExposureData(options.data, options.maxSide);
+    const photos = set.kind === 'photos';
     const samples = photos ? await photoSamples(set.images, model, seed, perPhoto, enhancer) : await pairSamples(set.images, enhancer);
     const predictor = fitExposurePredictor(samples, lambda);
     const targets = samples.map((s) => s.target);
@@ -137,7 +141,7 @@ export async function addPredictorAfterTraining(
   files: string[],
 ): Promise<ExposureFit | undefined> {
   const data = run.data as ExposureFitOptions['data'] | undefined;
-  if (!data || typeof data !== 'object' || !('photos' in data || 'low' in data)) return undefined;
+  if (!data || typeof data !== 'object' || !('photos' in data || 'low' in data || 'images' in data)) return undefined;
   const fit = await fitExposureForData({ data, maxSide: run.maxSide, degradation: run.degradation, seed, threads });
   for (const file of files) await addPredictorToFile(file, fit);
   return fit;

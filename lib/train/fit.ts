@@ -80,6 +80,11 @@ export interface FitResult {
   dataHash: string;
   trainImages: number;
   validationImages: number;
+  /**
+   * Every decoded image of `data` (before the validation split), so that later fits on the same data
+   * need not decode it again; drop the result to free them.
+   */
+  data: TrainingSet;
 }
 
 /** A running fit: an async iterator of progress records and an EventEmitter of the same records by type. */
@@ -132,6 +137,7 @@ export class TrainingRun extends EventEmitter implements AsyncIterable<TrainProg
 }
 
 interface Plan {
+  all: TrainingSet;
   set: TrainingSet;
   spec: BatchSpec;
   schedule: Schedule;
@@ -195,7 +201,7 @@ async function plan(trainer: Trainer, options: FitOptions): Promise<Plan> {
     batch: spec.batch, crop: spec.crop, flips: spec.flips, degradation: spec.degradation, schedule, maxSide, valSplit,
     adam: trainer.adam, dataHash: train.hash, trainImages: train.images.map((im) => im.name),
   };
-  return { set: train, spec, schedule, validation, valEvery, checkpointEvery, maxBadSteps, trajectory };
+  return { all, set: train, spec, schedule, validation, valEvery, checkpointEvery, maxBadSteps, trajectory };
 }
 
 function checkResumable(trainer: Trainer, p: Plan): void {
@@ -332,6 +338,6 @@ export async function runFit(trainer: Trainer, options: FitOptions, run: Trainin
   return {
     step: trainer.nextBatch, stopped, message, weights: trainer.weights(), losses: state.losses,
     validation: { first: state.first, last: state.last, best: state.best }, files: state.files,
-    dataHash: p.set.hash, trainImages: p.set.images.length, validationImages: p.validation.length,
+    dataHash: p.set.hash, trainImages: p.set.images.length, validationImages: p.validation.length, data: p.all,
   };
 }
