@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { DegradationModel } from '../train/degrade';
-import { siblingPath } from '../train/checkpoint';
+import { siblingPath, toJson } from '../train/checkpoint';
 import { addPredictorAfterTraining } from '../exposure/train';
 import type { FitOptions, FitResult, TrainProgress } from '../train/fit';
 import { trainingCurveSvg, type CurvePoint } from '../train/plot';
@@ -216,7 +216,7 @@ function readCurve(log: string): { loss: CurvePoint[]; psnr: CurvePoint[] } {
 }
 
 function jsonLine(record: unknown): string {
-  return `${JSON.stringify(record, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))}\n`;
+  return `${toJson(record)}\n`;
 }
 
 export async function runTrain(argv: string[]): Promise<number> {
