@@ -4,43 +4,13 @@
 
 #include "core/error.h"
 #include "input_rows.h"
+#include "stage_plan.h"
 #include "winograd.h"
 
 namespace flwnet::cpu {
 namespace {
 
 constexpr const char* kOverrun = "row ring overrun in the CPU block schedule";
-
-// Rings: 0 = e1 input [x - Vc/2, Vc/2], 1 = [x, r] (joins e3's input), 2..7 = x1..x6.
-constexpr std::array<int, 8> kRingChannels = {4, 4, 16, 16, 16, 16, 16, 16};
-// Stages: 0 = prepare the inputs, 1..6 = e1..e6 (writing ring stage + 1), 7 = e7 and the output.
-// How many pixels beyond the tile each stage must produce for the later layers.
-constexpr std::array<int, 8> kStageRadius = {9, 8, 7, 6, 4, 2, 1, 0};
-constexpr int kMargin = 2;  // zero columns beyond the image that a dilation-2 tap may read
-constexpr int kHalo = 9 + kMargin;
-
-struct StageInput {
-  int ring;
-  int dilation;
-};
-struct StageInputs {
-  int count;
-  StageInput inputs[2];
-};
-// The wiring of network_graph.h in ring terms (e3 reads x2 and [x, r]; e6 reads x3 and x5);
-// packBlockNetwork checks the dilations against the packed layers.
-constexpr std::array<StageInputs, 8> kStageInputs = {{
-    {0, {{0, 0}, {0, 0}}},
-    {1, {{0, 1}, {0, 0}}},
-    {1, {{2, 1}, {0, 0}}},
-    {2, {{3, 1}, {1, 1}}},
-    {1, {{4, 2}, {0, 0}}},
-    {1, {{5, 2}, {0, 0}}},
-    {2, {{4, 1}, {6, 1}}},
-    {1, {{7, 1}, {0, 0}}},
-}};
-
-int producerOf(int ring) { return ring < 2 ? 0 : ring - 1; }
 
 // Rows a stage produces per step: one for the input and the output stages, a block for e1..e6.
 int stageRows(int stage) {

@@ -5,6 +5,7 @@
 #include "core/backend.h"
 #include "core/error.h"
 #include "local_schedule.h"
+#include "stage_plan.h"
 #include "input_rows.h"
 #include "winograd.h"
 
@@ -19,47 +20,8 @@ constexpr const char* kOverrun = "row ring overrun in the CPU tile schedule";
 // later), plus one; reads verify the row tag, so a wrong capacity fails loudly, not silently.
 constexpr std::array<int, kRingCount> kRingCapacity = {4, 6, 4, 4, 8, 6, 4, 4};
 
-// Stages: 0 = prepare the inputs, 1..6 = e1..e6 (writing ring stage + 1), 7 = e7 and the output.
-constexpr int kStageCount = 8;
-// How many pixels beyond the tile each stage must produce for the later layers.
-constexpr std::array<int, kStageCount> kStageRadius = {9, 8, 7, 6, 4, 2, 1, 0};
-constexpr int kMargin = 2;  // zero columns beyond the image that a dilation-2 tap may read
-constexpr int kHalo = 9 + kMargin;
 // Extra columns after the right halo, read (never used) by a row's last Winograd tiles.
 constexpr int kReadSlack = kWinogradReadSlack;
-
-struct StageInput {
-  int ring;
-  int dilation;
-};
-struct StageInputs {
-  int count;
-  StageInput inputs[kMaxSources];
-};
-// Stage 0 prepares the rings of the derived inputs; stage s >= 1 runs layer s - 1 on its sources.
-constexpr StageInputs stageInputsOf(int stage) {
-  StageInputs in{0, {{0, 0}, {0, 0}}};
-  if (stage == 0) return in;
-  const LayerSources sources = layerSources(stage - 1);
-  in.count = sources.count;
-  for (int k = 0; k < sources.count; ++k) in.inputs[k] = StageInput{sources.sources[k].ring, kLocalGraph[stage - 1].dilation};
-  return in;
-}
-constexpr std::array<StageInputs, kStageCount> kStageInputs = {{
-    stageInputsOf(0), stageInputsOf(1), stageInputsOf(2), stageInputsOf(3),
-    stageInputsOf(4), stageInputsOf(5), stageInputsOf(6), stageInputsOf(7),
-}};
-// Stage s (1..6) writes ring s + 1; the output stage reads ring 7 alone (computeConv, computeOutput).
-constexpr bool stagesMatchRings() {
-  for (int s = 1; s < kStageCount - 1; ++s) {
-    if (ringPlacement(kLocalGraph[s - 1].output).buffer != s + 1) return false;
-  }
-  return kStageInputs[kStageCount - 1].count == 1 && kStageInputs[kStageCount - 1].inputs[0].ring == 7 &&
-         ringPlacement(Tensor::ImageMinusHalfCoarse).buffer == 0 && ringPlacement(Tensor::Image).buffer == 1;
-}
-static_assert(stagesMatchRings(), "the CPU stages no longer match the rings of local_schedule.h");
-
-int producerOf(int ring) { return ring < 2 ? 0 : ring - 1; }
 
 }  // namespace
 
