@@ -7,10 +7,10 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import sharp from 'sharp';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Enhancer, ENHANCER_KEYS, type EnhancerOptions } from '../enhancer';
 import { FlwnetError, fromNativeError, InvalidInputError, InvalidOptionError, IoError, isRetryable } from '../errors';
+import { probeImage } from '../image-io';
 import { checkJobData, checkQueueName, encodeFailure, JOB_NAME, redisConnection, type EnhanceJobData, type EnhanceJobResult } from './jobs';
 
 export interface WorkerOptions extends EnhancerOptions {
@@ -109,8 +109,10 @@ async function processJob(enhancer: Enhancer, job: Job<EnhanceJobData, EnhanceJo
       return { output: data.output, status: 'exists', width: 0, height: 0, seconds: 0, worker: identity };
     }
     const input = data.inline !== undefined ? Buffer.from(data.inline, 'base64') : await readInput(data.input as string);
+    // The header gives the reported size: BMP is read too, a bad image fails before any work with a
+    // typed error, and an animation's height is one frame's.
+    const { width, height } = await probeImage(input);
     const output = await enhancer.enhance(input, { exposure: data.exposure, format: data.format, quality: data.quality });
-    const { width, height } = await imageSize(input);
     await writeOutput(data.output, output, String(job.id), job.attemptsStarted > 1);
     return { output: data.output, status: 'written', width, height, seconds: (performance.now() - started) / 1000, worker: identity };
   } catch (err) {
@@ -131,11 +133,6 @@ async function readInput(file: string): Promise<Buffer> {
     }
     throw new IoError(`cannot read ${file}: ${e.message}`, { cause: err }); // storage errors may pass: retried
   }
-}
-
-async function imageSize(input: Buffer): Promise<{ width: number; height: number }> {
-  const meta = await sharp(input).metadata();
-  return { width: meta.width ?? 0, height: meta.height ?? 0 };
 }
 
 async function writeOutput(file: string, data: Uint8Array, jobId: string, retried: boolean): Promise<void> {
