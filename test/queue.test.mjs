@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { haveShared, haveWeights, packageRoot, sharedDir, weightsPath } from './helpers/shared.mjs';
 import { redisTest, startRedis } from './helpers/redis.mjs';
+import { encodeBmp } from '../dist/bmp.js';
 
 const require = createRequire(import.meta.url);
 const { Enhancer } = require('../dist/index.js');
@@ -129,6 +130,33 @@ queueTest('two workers finish a batch with outputs identical to local enhance; r
   t.true(again.every((r) => r.ok && r.status === 'exists'));
   t.deepEqual(items.map((i) => fs.statSync(i.output).mtimeMs), mtimes, 'no output was rewritten');
   t.deepEqual(await Promise.all(workers.map(stopWorker)), [0, 0], 'SIGTERM: workers exit 0');
+});
+
+queueTest('a BMP input is enhanced and reported at its size; an item in a lossless format leaves out the batch quality', async (t) => {
+  const { url } = await ensureRedis();
+  const queue = newQueue();
+  const worker = await startWorker(url, queue);
+  const out = path.join(work, 'bmp-and-lossless');
+  fs.mkdirSync(out, { recursive: true });
+  const { data, info } = await sharp(inputs[0]).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const bmp = path.join(work, 'photo.bmp');
+  fs.writeFileSync(bmp, encodeBmp(data, info.width, info.height, 3));
+  const items = [
+    { input: bmp, output: path.join(out, 'from-bmp.jpg'), format: 'jpeg' },
+    { input: inputs[0], output: path.join(out, 'lossless.png'), format: 'png' },
+  ];
+  const results = await collect(await submitBatch(items, { redis: url, queue, quality: 80, pollIntervalMs: 50 }));
+  t.true(results.every((r) => r.ok && r.status === 'written'), JSON.stringify(results.filter((r) => !r.ok)));
+  t.deepEqual([results[0].width, results[0].height], [info.width, info.height]);
+  const enhancer = await Enhancer.create({ weights: weightsPath, device: 'cpu', threads: 1 });
+  const local = [
+    await enhancer.enhance(fs.readFileSync(bmp), { format: 'jpeg', quality: 80 }),
+    await enhancer.enhance(fs.readFileSync(inputs[0]), { format: 'png' }),
+  ];
+  await enhancer.close();
+  items.forEach((item, i) => t.true(Buffer.from(local[i]).equals(fs.readFileSync(item.output)), `${item.output} differs from the local result`));
+  await t.throwsAsync(submitBatch(items, { redis: url, queue, format: 'png', quality: 80 }), { code: 'ERR_FLWNET_INVALID_OPTION' });
+  t.is(await stopWorker(worker), 0);
 });
 
 queueTest('a poison image fails at once with its error, an unwritable output is retried a bounded number of times, the batch goes on', async (t) => {

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { Job, Queue } from 'bullmq';
 import type { BatchProgress } from '../batch';
 import { InvalidInputError, InvalidOptionError } from '../errors';
+import { checkQualityApplies, takesQuality } from '../formats';
 import { type ExposureOption, checkExposure, checkFormat, checkInteger, type OutputFormat } from '../options';
 import { checkQueueName, decodeFailure, JOB_NAME, redisConnection, type EnhanceJobData, type EnhanceJobResult } from './jobs';
 
@@ -190,10 +191,12 @@ export async function submitBatch(items: Iterable<QueueItem>, options: SubmitOpt
 function checkSubmitOptions(options: SubmitOptions) {
   if (!options || typeof options.redis !== 'string') throw new InvalidOptionError('submitBatch needs { redis: "redis://host:port" }');
   const quality = checkInteger('quality', options.quality, 1, 100, -1);
+  const format = checkFormat(options.format);
+  checkQualityApplies(format, quality < 0 ? undefined : quality);
   return {
     queue: checkQueueName(options.queue),
     exposure: options.exposure === undefined ? undefined : checkExposure(options.exposure),
-    format: checkFormat(options.format),
+    format,
     quality: quality < 0 ? undefined : quality,
     skipExisting: options.skipExisting === true,
     attempts: checkInteger('attempts', options.attempts, 1, 100, 3),
@@ -207,11 +210,13 @@ async function jobData(item: QueueItem, settings: ReturnType<typeof checkSubmitO
   if (typeof item.input !== 'string' || typeof item.output !== 'string') {
     throw new InvalidInputError('each queue item needs { input, output } paths');
   }
+  const format = checkFormat(item.format) ?? settings.format;
   const data: EnhanceJobData = {
     output: item.output,
     exposure: settings.exposure,
-    format: checkFormat(item.format) ?? settings.format,
-    quality: settings.quality,
+    format,
+    // An item's own lossless format takes no quality: the batch's quality is for the lossy ones.
+    quality: format && !takesQuality(format) ? undefined : settings.quality,
     skipExisting: settings.skipExisting,
   };
   if (settings.inlineBelowBytes > 0) {
