@@ -8,6 +8,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { writeFileAtomically } from '../atomic-write';
 import { Enhancer, ENHANCER_KEYS, type EnhancerOptions } from '../enhancer';
 import { FlwnetError, fromNativeError, InvalidInputError, InvalidOptionError, IoError, isRetryable } from '../errors';
 import { probeImage } from '../image-io';
@@ -44,6 +45,7 @@ export interface FlwnetWorker {
 }
 
 const identity = `${os.hostname()}:${process.pid}`;
+const hostTag = os.hostname().replace(/[^A-Za-z0-9.-]/g, '_');
 
 export async function startWorker(options: WorkerOptions): Promise<FlwnetWorker> {
   const { redis, queue, concurrency, lockDurationMs, stalledIntervalMs, maxStalledCount, closeTimeoutMs, enhancer: given, onJob, ...engineOptions } = options;
@@ -139,7 +141,8 @@ async function writeOutput(file: string, data: Uint8Array, jobId: string, retrie
   try {
     await fs.mkdir(path.dirname(file), { recursive: true });
     if (retried) await removeStaleTemps(file, jobId);
-    await writeAtomically(file, data, jobId);
+    // The host in the tag keeps workers on different machines sharing the storage apart.
+    await writeFileAtomically(file, data, `${hostTag}.${jobId}`);
   } catch (err) {
     throw new IoError(`cannot write ${file}: ${(err as Error).message}`, { cause: err });
   }
@@ -155,17 +158,5 @@ async function removeStaleTemps(file: string, jobId: string): Promise<void> {
   const suffix = `.${jobId}.partial`;
   for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
     if (name.startsWith(tempPrefix(file)) && name.endsWith(suffix)) await fs.rm(path.join(dir, name), { force: true });
-  }
-}
-
-/** Temp file in the same directory, then rename: the output appears whole or not at all. */
-async function writeAtomically(file: string, data: Uint8Array, jobId: string): Promise<void> {
-  const temp = path.join(path.dirname(file), `${tempPrefix(file)}${identity.replace(/[^A-Za-z0-9.-]/g, '_')}.${jobId}.partial`);
-  try {
-    await fs.writeFile(temp, data);
-    await fs.rename(temp, file);
-  } catch (err) {
-    await fs.rm(temp, { force: true });
-    throw err;
   }
 }
