@@ -2,6 +2,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FlwnetError, InvalidOptionError, WeightsError } from '../errors';
 import { defaultWeightsAvailable, DEFAULT_WEIGHTS_PATH } from '../exposure';
+import { checkInteger } from '../options';
 
 /** A mistake in the command line: exit code 2. */
 export class UsageError extends Error {}
@@ -34,6 +35,20 @@ export function numberOption(name: string, value: string | undefined): number | 
   if (value === undefined) return undefined;
   if (!DECIMAL.test(value.trim())) throw new UsageError(`--${name} must be a decimal number, got "${value}"`);
   return Number(value);
+}
+
+/** An integer option in [min, max]; undefined stays undefined. */
+export function integerOption(name: string, value: string | undefined, min: number, max: number): number | undefined {
+  const parsed = numberOption(name, value);
+  return parsed === undefined ? undefined : checkInteger(name, parsed, min, max, 0);
+}
+
+/** Resolves with the first SIGTERM or SIGINT: a long-running command then shuts down gracefully. */
+export function waitForStopSignal(): Promise<NodeJS.Signals> {
+  return new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
 }
 
 /** Refuses to start without weights, naming the command-line ways to give them. */

@@ -1,8 +1,8 @@
 /** `flwnet serve`: the HTTP service (lib/serve) on a port, stopped gracefully by SIGTERM/SIGINT. */
 import { InvalidOptionError } from '../errors';
-import { checkDevice, checkInteger, checkPrecision } from '../options';
+import { checkDevice, checkPrecision } from '../options';
 import { createService } from '../serve/server';
-import { numberOption, parseCommandLine } from './common';
+import { integerOption, parseCommandLine, waitForStopSignal } from './common';
 
 const HELP = `Usage: flwnet serve [options]
 
@@ -60,30 +60,25 @@ export function parseByteSize(name: string, value: string | undefined): number |
   return Number(match[1]) * scale;
 }
 
-function integer(name: string, value: string | undefined, min: number, max: number): number | undefined {
-  const parsed = numberOption(name, value);
-  return parsed === undefined ? undefined : checkInteger(name, parsed, min, max, 0);
-}
-
 export async function runServe(argv: string[]): Promise<number> {
   const { values } = parseCommandLine(argv, OPTIONS, false);
   if (values.help) {
     process.stdout.write(HELP);
     return 0;
   }
-  const port = integer('port', values.port, 0, 65535) ?? 8080;
+  const port = integerOption('port', values.port, 0, 65535) ?? 8080;
   const apiKey = values['api-key'] ?? (process.env.FLWNET_API_KEY || undefined);
   const service = await createService({
     weights: values.weights,
     device: checkDevice(values.device),
     precision: checkPrecision(values.precision),
-    threads: integer('threads', values.threads, 1, 1024),
-    concurrency: integer('concurrency', values.concurrency, 1, 4096),
-    maxQueue: integer('max-queue', values['max-queue'], 0, 1_000_000),
+    threads: integerOption('threads', values.threads, 1, 1024),
+    concurrency: integerOption('concurrency', values.concurrency, 1, 4096),
+    maxQueue: integerOption('max-queue', values['max-queue'], 0, 1_000_000),
     maxBodyBytes: parseByteSize('max-body', values['max-body']),
-    maxPixels: integer('max-pixels', values['max-pixels'], 1, 2 ** 28),
-    timeoutMs: integer('timeout', values.timeout, 1, 86_400_000),
-    shutdownTimeoutMs: integer('shutdown-timeout', values['shutdown-timeout'], 0, 86_400_000),
+    maxPixels: integerOption('max-pixels', values['max-pixels'], 1, 2 ** 28),
+    timeoutMs: integerOption('timeout', values.timeout, 1, 86_400_000),
+    shutdownTimeoutMs: integerOption('shutdown-timeout', values['shutdown-timeout'], 0, 86_400_000),
     apiKey,
     logger: values.log === true,
   });
@@ -95,10 +90,7 @@ export async function runServe(argv: string[]): Promise<number> {
     throw err;
   }
   process.stdout.write(`flwnet: listening on ${address} (${service.enhancer.description}${apiKey ? ', API key required' : ''})\n`);
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const signal = await waitForStopSignal();
   process.stderr.write(`flwnet: ${signal}: finishing accepted requests\n`);
   await service.close();
   process.stderr.write('flwnet: stopped\n');

@@ -1,7 +1,7 @@
 /** `flwnet worker --redis URL`: a queue worker (lib/queue/worker) until SIGTERM/SIGINT. */
-import { checkDevice, checkInteger, checkPrecision } from '../options';
+import { checkDevice, checkPrecision } from '../options';
 import { startWorker } from '../queue/worker';
-import { numberOption, parseCommandLine, UsageError } from './common';
+import { integerOption, parseCommandLine, UsageError, waitForStopSignal } from './common';
 
 const HELP = `Usage: flwnet worker --redis redis://HOST:PORT [options]
 
@@ -45,11 +45,6 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-function integer(name: string, value: string | undefined, min: number, max: number): number | undefined {
-  const parsed = numberOption(name, value);
-  return parsed === undefined ? undefined : checkInteger(name, parsed, min, max, 0);
-}
-
 export async function runWorker(argv: string[]): Promise<number> {
   const { values } = parseCommandLine(argv, OPTIONS, false);
   if (values.help) {
@@ -60,23 +55,20 @@ export async function runWorker(argv: string[]): Promise<number> {
   const worker = await startWorker({
     redis: values.redis,
     queue: values.queue,
-    concurrency: integer('concurrency', values.concurrency, 1, 1024),
+    concurrency: integerOption('concurrency', values.concurrency, 1, 1024),
     weights: values.weights,
     device: checkDevice(values.device),
     precision: checkPrecision(values.precision),
-    threads: integer('threads', values.threads, 1, 1024),
-    lockDurationMs: integer('lock-duration', values['lock-duration'], 100, 86_400_000),
-    stalledIntervalMs: integer('stalled-interval', values['stalled-interval'], 100, 86_400_000),
-    maxStalledCount: integer('max-stalled', values['max-stalled'], 0, 1000),
-    closeTimeoutMs: integer('shutdown-timeout', values['shutdown-timeout'], 0, 86_400_000),
+    threads: integerOption('threads', values.threads, 1, 1024),
+    lockDurationMs: integerOption('lock-duration', values['lock-duration'], 100, 86_400_000),
+    stalledIntervalMs: integerOption('stalled-interval', values['stalled-interval'], 100, 86_400_000),
+    maxStalledCount: integerOption('max-stalled', values['max-stalled'], 0, 1000),
+    closeTimeoutMs: integerOption('shutdown-timeout', values['shutdown-timeout'], 0, 86_400_000),
     onJob: values.verbose
       ? (e) => process.stderr.write(`flwnet: job ${e.id} ${e.ok ? `wrote ${e.output}` : `failed: ${e.error}`}\n`)
       : undefined,
   });
-  const stop = new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const stop = waitForStopSignal();
   await worker.ready;
   process.stdout.write(`flwnet: worker ready (${worker.enhancer.description}, pid ${process.pid})\n`);
   const signal = await stop;

@@ -12,6 +12,7 @@ import { writeFileAtomically } from '../atomic-write';
 import { Enhancer, ENHANCER_KEYS, type EnhancerOptions } from '../enhancer';
 import { FlwnetError, fromNativeError, InvalidInputError, InvalidOptionError, IoError, isRetryable } from '../errors';
 import { probeImage } from '../image-io';
+import { checkInteger } from '../options';
 import { checkJobData, checkQueueName, encodeFailure, JOB_NAME, redisConnection, type EnhanceJobData, type EnhanceJobResult } from './jobs';
 
 export interface WorkerOptions extends EnhancerOptions {
@@ -51,11 +52,8 @@ export async function startWorker(options: WorkerOptions): Promise<FlwnetWorker>
   const { redis, queue, concurrency, lockDurationMs, stalledIntervalMs, maxStalledCount, closeTimeoutMs, enhancer: given, onJob, ...engineOptions } = options;
   const connection = redisConnection(redis);
   const name = checkQueueName(queue);
-  const limit = (label: string, value: number | undefined, fallback: number, min: number) => {
-    if (value === undefined) return fallback;
-    if (!Number.isInteger(value) || value < min) throw new InvalidOptionError(`${label} must be an integer >= ${min}, got ${String(value)}`);
-    return value;
-  };
+  const limit = (label: string, value: number | undefined, fallback: number, min: number) =>
+    checkInteger(label, value, min, Number.MAX_SAFE_INTEGER, fallback);
   const settings = {
     concurrency: limit('concurrency', concurrency, 2, 1),
     lockDuration: limit('lockDurationMs', lockDurationMs, 30_000, 100),

@@ -17,7 +17,7 @@ import type { Enhancer } from '../enhancer';
 import { AbortError, InvalidInputError, InvalidOptionError, TimeoutError, TooLargeError } from '../errors';
 import { outputFormatFor, probeImage, type ImageHeader } from '../image-io';
 import { evaluate } from '../losses';
-import type { DeviceOption, OutputFormat } from '../options';
+import { checkInteger, type DeviceOption, type OutputFormat } from '../options';
 import { Admission } from './admission';
 import { createMetrics, type ServiceMetrics } from './metrics';
 import { enhanceQuery, evaluateQuery, inspectQuery, openApiDocument } from './schemas';
@@ -118,11 +118,8 @@ function resolveSettings(options: FlwnetRoutesOptions): Settings {
   if (!options || typeof options.enhancer?.enhance !== 'function') {
     throw new InvalidOptionError('flwnetRoutes needs { enhancer }: an Enhancer from Enhancer.create()');
   }
-  const positive = (name: string, value: number | undefined, fallback: number, min = 1) => {
-    if (value === undefined) return fallback;
-    if (!Number.isInteger(value) || value < min) throw new InvalidOptionError(`${name} must be an integer >= ${min}, got ${String(value)}`);
-    return value;
-  };
+  const positive = (name: string, value: number | undefined, fallback: number, min = 1) =>
+    checkInteger(name, value, min, Number.MAX_SAFE_INTEGER, fallback);
   const metrics = options.metrics ?? createMetrics();
   const retryAfter = positive('retryAfterSeconds', options.retryAfterSeconds, 1);
   const admission = new Admission(positive('concurrency', options.concurrency, 4), positive('maxQueue', options.maxQueue, 64, 0), retryAfter, (running, waiting) => {
