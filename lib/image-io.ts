@@ -214,9 +214,13 @@ export function outputFormatFor(inputFormat: string, requested?: OutputFormat): 
   return (SHARP_WRITES.has(inputFormat) ? inputFormat : 'png') as OutputFormat;
 }
 
-/** True when the output should carry 16 bits per sample (network output taken unrounded). */
+/**
+ * True when the output should carry 16 bits per sample (network output taken unrounded). Not when
+ * the input's metadata is carried over (`source`): that goes through the 8-bit overlay of
+ * carryMetadata, and a 16-bit output would lose the EXIF, XMP and the colour profile its pixels are in.
+ */
 export function wantsHighDepth(decoded: DecodedImage, format: OutputFormat, quality?: number): boolean {
-  return decoded.highDepth && (format === 'png' || (format === 'tiff' && quality === undefined));
+  return decoded.highDepth && decoded.source === undefined && (format === 'png' || (format === 'tiff' && quality === undefined));
 }
 
 export async function encodeImage(image: EnhancedImage, format: OutputFormat, options: EncodeOptions): Promise<Buffer> {
