@@ -89,6 +89,26 @@ sharedTest('EXIF and ICC are kept by default and stripped on request', async (t)
   t.is(stripped.icc, undefined);
 });
 
+sharedTest('a 16-bit PNG with EXIF and a profile keeps them (8-bit output); stripped, it stays 16-bit', async (t) => {
+  const e = await enhancer();
+  const deep = Uint16Array.from(darkPixels(24, 16, 10), (v) => v * 257);
+  const input = await sharp(deep, { raw: { width: 24, height: 16, channels: 3 } })
+    .toColourspace('rgb16')
+    .withIccProfile('p3')
+    .withExifMerge({ IFD0: { Make: 'TestCam' } })
+    .png()
+    .toBuffer();
+  const inMeta = await sharp(input).metadata();
+  t.is(inMeta.depth, 'ushort');
+  const kept = await sharp(await e.enhance(input)).metadata();
+  t.true(kept.exif.toString('latin1').includes('TestCam'));
+  t.deepEqual(kept.icc, inMeta.icc);
+  t.is(kept.depth, 'uchar');
+  const stripped = await sharp(await e.enhance(input, { metadata: 'strip' })).metadata();
+  t.is(stripped.exif, undefined);
+  t.is(stripped.depth, 'ushort');
+});
+
 sharedTest('a BMP photo (lime_3.bmp) is enhanced and written back as BMP', async (t) => {
   const file = path.join(sharedDir, 'images', 'lowlight', 'lime_3.bmp');
   const input = fs.readFileSync(file);
