@@ -251,7 +251,7 @@ Napi::Value trainLossAndGradients(const Napi::CallbackInfo& info) {
         for (float p : *params) {
           if (!std::isfinite(p)) throw Error(ErrorCode::InvalidArgument, "the parameters hold a non-finite value");
         }
-        cpu::ThreadPool pool(train::resolveThreads(threads));
+        cpu::ThreadPool pool(cpu::resolveThreadCount(threads));
         train::TrainNetwork network(pool, train::chooseTrainKernels(isa));
         train::StepScratch scratch;
         GradientResult result;

@@ -72,7 +72,4 @@ class Trainer {
   StepScratch scratch_;
 };
 
-// The thread count for `requested` (0: the cores this process may use).
-int resolveThreads(int requested);
-
 }  // namespace flwnet::train
