@@ -56,33 +56,52 @@ async function ensureRedis() {
   return redis;
 }
 
-/** Starts `flwnet worker` and resolves once it says it is ready. */
+/** Starts `flwnet worker` (logging each job) and resolves once it says it is ready, within a minute. */
 function startWorker(url, queue, extra = []) {
   const child = spawn(process.execPath, [
     cli, 'worker', '--redis', url, '--queue', queue, '--device', 'cpu', '--threads', '1', '--weights', weightsPath,
-    '--lock-duration', '1500', '--stalled-interval', '500', '--shutdown-timeout', '5000', ...extra,
+    '--lock-duration', '1500', '--stalled-interval', '500', '--shutdown-timeout', '5000', '--verbose', ...extra,
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   child.on('exit', () => children.delete(child));
   let output = '';
-  const readyPromise = new Promise((resolve, reject) => {
-    const onData = (d) => {
-      output += d;
-      if (output.includes('worker ready')) resolve(child);
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', (d) => (output += d));
-    child.once('exit', (code) => reject(new Error(`worker exited (${code}) before ready: ${output}`)));
-  });
   child.log = () => output;
-  return readyPromise;
+  return new Promise((resolve, reject) => {
+    const late = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`worker not ready within 60 s: ${output}`));
+    }, 60_000);
+    child.stdout.on('data', (d) => {
+      output += d;
+      if (output.includes('worker ready')) {
+        clearTimeout(late);
+        resolve(child);
+      }
+    });
+    child.stderr.on('data', (d) => (output += d));
+    child.once('exit', (code) => {
+      clearTimeout(late);
+      reject(new Error(`worker exited (${code}) before ready: ${output}`));
+    });
+  });
 }
 
+/**
+ * SIGTERM, and the exit code. A worker still running 20 s later is killed, and the answer says so
+ * with its output (its own shutdown is bounded at 5 s), so a test fails instead of waiting forever.
+ */
 async function stopWorker(child) {
   if (child.exitCode !== null || child.signalCode) return child.exitCode;
   const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   child.kill('SIGTERM');
-  return exited;
+  let timer;
+  const late = new Promise((resolve) => (timer = setTimeout(() => resolve('late'), 20_000)));
+  const outcome = await Promise.race([exited, late]);
+  clearTimeout(timer);
+  if (outcome !== 'late') return outcome;
+  child.kill('SIGKILL');
+  await exited;
+  return `still running 20 s after SIGTERM: ${child.log().slice(-3000)}`;
 }
 
 function jobsFor(dir, copies = 1) {
@@ -93,10 +112,39 @@ function jobsFor(dir, copies = 1) {
   return items;
 }
 
-async function collect(batch) {
+/**
+ * Follows a batch to its end, calling `onResult` for each result. Past `deadlineMs` it throws with
+ * every unfinished job's state and the workers' output, so a stuck batch fails the test with what
+ * it needs to be understood instead of hanging the run.
+ */
+async function follow(batch, { workers = [], deadlineMs = 90_000, onResult = async () => {} } = {}) {
   const results = [];
-  for await (const r of batch.results()) results.push(r);
+  const iterator = batch.results();
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    let timer;
+    const late = new Promise((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, deadline - Date.now()))));
+    const next = await Promise.race([iterator.next(), late]);
+    clearTimeout(timer);
+    if (next === 'late') {
+      const done = new Set(results.map((r) => r.index));
+      const states = [];
+      for (let i = 0; i < batch.total; i++) {
+        if (!done.has(i)) states.push(`${batch.jobId(i)}: ${await Promise.race([batch.status(i), new Promise((r) => setTimeout(() => r('(no answer)'), 2000))])}`);
+      }
+      const logs = workers.map((w, k) => `worker ${k} (exit ${w.exitCode ?? w.signalCode}):\n${w.log().slice(-3000)}`);
+      throw new Error(`the batch did not finish within ${deadlineMs} ms; ${results.length} of ${batch.total} results.\nunfinished: ${states.join(', ')}\n${logs.join('\n')}`);
+    }
+    if (next.done) break;
+    results.push(next.value);
+    await onResult(next.value, results);
+  }
   await batch.close();
+  return results;
+}
+
+async function collect(batch, workers) {
+  const results = await follow(batch, { workers });
   return results.sort((a, b) => a.index - b.index);
 }
 
@@ -119,14 +167,14 @@ queueTest('two workers finish a batch with outputs identical to local enhance; r
   const workers = await Promise.all([startWorker(url, queue), startWorker(url, queue)]);
   const out = path.join(work, 'two-workers');
   const items = jobsFor(out, 2);
-  const results = await collect(await submitBatch(items, { redis: url, queue, pollIntervalMs: 50 }));
+  const results = await collect(await submitBatch(items, { redis: url, queue, pollIntervalMs: 50 }), workers);
   t.is(results.length, items.length);
   t.true(results.every((r) => r.ok && r.status === 'written'), JSON.stringify(results.filter((r) => !r.ok)));
   t.is(new Set(results.map((r) => r.worker)).size, 2, 'both workers took jobs');
   checkOutputs(t, items);
 
   const mtimes = items.map((i) => fs.statSync(i.output).mtimeMs);
-  const again = await collect(await submitBatch(items, { redis: url, queue, skipExisting: true, pollIntervalMs: 50 }));
+  const again = await collect(await submitBatch(items, { redis: url, queue, skipExisting: true, pollIntervalMs: 50 }), workers);
   t.true(again.every((r) => r.ok && r.status === 'exists'));
   t.deepEqual(items.map((i) => fs.statSync(i.output).mtimeMs), mtimes, 'no output was rewritten');
   t.deepEqual(await Promise.all(workers.map(stopWorker)), [0, 0], 'SIGTERM: workers exit 0');
@@ -145,7 +193,7 @@ queueTest('a BMP input is enhanced and reported at its size; an item in a lossle
     { input: bmp, output: path.join(out, 'from-bmp.jpg'), format: 'jpeg' },
     { input: inputs[0], output: path.join(out, 'lossless.png'), format: 'png' },
   ];
-  const results = await collect(await submitBatch(items, { redis: url, queue, quality: 80, pollIntervalMs: 50 }));
+  const results = await collect(await submitBatch(items, { redis: url, queue, quality: 80, pollIntervalMs: 50 }), [worker]);
   t.true(results.every((r) => r.ok && r.status === 'written'), JSON.stringify(results.filter((r) => !r.ok)));
   t.deepEqual([results[0].width, results[0].height], [info.width, info.height]);
   const enhancer = await Enhancer.create({ weights: weightsPath, device: 'cpu', threads: 1 });
@@ -170,7 +218,7 @@ queueTest('a poison image fails at once with its error, an unwritable output is 
   fs.writeFileSync(path.join(out, 'blocked'), 'a file where a directory should be');
   const good = jobsFor(out);
   const items = [...good, { input: poison, output: path.join(out, 'poison.jpg') }, { input: inputs[0], output: path.join(out, 'blocked', 'x.jpg') }];
-  const results = await collect(await submitBatch(items, { redis: url, queue, attempts: 3, backoffMs: 50, pollIntervalMs: 50 }));
+  const results = await collect(await submitBatch(items, { redis: url, queue, attempts: 3, backoffMs: 50, pollIntervalMs: 50 }), [worker]);
   t.true(results.slice(0, good.length).every((r) => r.ok));
   checkOutputs(t, good);
   const poisoned = results[good.length];
@@ -228,7 +276,7 @@ queueTest('a worker SIGKILLed mid-job: its job is taken over by another worker a
   t.true((await observer.getActiveCount()) > 0, 'the worker had a job in progress');
   doomed.kill('SIGKILL');
   const rescuer = await startWorker(url, queue);
-  const results = await collect(batch);
+  const results = await collect(batch, [doomed, rescuer]);
   await observer.close();
   t.true(results.every((r) => r.ok), JSON.stringify(results.filter((r) => !r.ok)));
   checkOutputs(t, items);
@@ -246,17 +294,16 @@ queueTest('Redis killed and restarted mid-batch: workers and producer reconnect 
   const inlined = items.filter((i) => fs.statSync(i.input).size <= 10_000).length;
   t.true(inlined > 0 && inlined < items.length);
   const batch = await submitBatch(items, { redis: server.url, queue, pollIntervalMs: 50, inlineBelowBytes: 10_000 });
-  const results = [];
-  for await (const r of batch.results()) {
-    results.push(r);
-    if (results.length === 2) {
+  const results = await follow(batch, {
+    workers,
+    onResult: async (_, sofar) => {
+      if (sofar.length !== 2) return;
       await server.stop(true); // SIGKILL: the append-only file (fsync always) keeps the queue
       writtenBeforeRestart = items.filter((i) => fs.existsSync(i.output)).length;
       await new Promise((r) => setTimeout(r, 1500));
       await server.start();
-    }
-  }
-  await batch.close();
+    },
+  });
   t.true(writtenBeforeRestart >= 0 && writtenBeforeRestart < items.length, `${writtenBeforeRestart} of ${items.length} done before the restart`);
   t.is(results.length, items.length);
   t.true(results.every((r) => r.ok), JSON.stringify(results.filter((r) => !r.ok)));
