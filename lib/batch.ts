@@ -7,12 +7,11 @@
 import { BatchRun } from './batch-run';
 import type { FlwnetError } from './errors';
 import { InvalidOptionError } from './errors';
-import { checkQualityApplies } from './formats';
+import { checkFormatAndQuality } from './formats';
 import type { MetadataMode, RawImage } from './image-io';
 import {
   checkBackground,
   checkExposure,
-  checkFormat,
   checkInteger,
   checkMetadata,
   checkOptionKeys,
@@ -125,9 +124,7 @@ const MANY_KEYS = ['exposure', 'format', 'quality', 'metadata', 'background', 'o
 /** Validates enhanceMany's options; throws InvalidOptionError like every other entry point. */
 export function checkManyOptions(options: unknown, engine: BatchEngine): BatchSettings {
   const opts = checkOptionKeys('enhanceMany', options, MANY_KEYS);
-  const format = checkFormat(opts.format);
-  const quality = checkInteger('quality', opts.quality, 1, 100, -1);
-  checkQualityApplies(format, quality < 0 ? undefined : quality);
+  const { format, quality } = checkFormatAndQuality(opts.format, opts.quality);
   if (opts.ordered !== undefined && typeof opts.ordered !== 'boolean') {
     throw new InvalidOptionError(`ordered must be a boolean, got ${describe(opts.ordered)}`);
   }
@@ -137,7 +134,7 @@ export function checkManyOptions(options: unknown, engine: BatchEngine): BatchSe
   return {
     exposure: checkExposure(opts.exposure),
     format,
-    quality: quality < 0 ? undefined : quality,
+    quality,
     metadata: checkMetadata(opts.metadata),
     background: checkBackground(opts.background),
     ordered: opts.ordered === true,

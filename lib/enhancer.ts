@@ -7,7 +7,7 @@ import { publicCall } from './call-site';
 import { chooseDevice, withCpuFallback, type DeviceChoice } from './device';
 import { fromNativeError, InvalidOptionError, WeightsError } from './errors';
 import { enhanceEncoded } from './enhance-image';
-import { checkQualityApplies } from './formats';
+import { checkFormatAndQuality } from './formats';
 import { decodeStillImage, type RawImage } from './image-io';
 import { loadNative, type NativeEngine, type NativeImage } from './native';
 import {
@@ -21,7 +21,6 @@ import {
   checkCudaLevelCounts,
   checkDevice,
   checkExposure,
-  checkFormat,
   checkInteger,
   checkMetadata,
   checkOptionKeys,
@@ -352,13 +351,11 @@ export class Enhancer {
 /** Validates the per-call options of enhance(). */
 export function checkEnhanceOptions(options: unknown) {
   const opts = checkOptionKeys('enhance', options, ENHANCE_KEYS);
-  const quality = checkInteger('quality', opts.quality, 1, 100, -1);
-  const format = checkFormat(opts.format);
-  checkQualityApplies(format, quality < 0 ? undefined : quality);
+  const { format, quality } = checkFormatAndQuality(opts.format, opts.quality);
   return {
     exposure: checkExposure(opts.exposure),
     format,
-    quality: quality < 0 ? undefined : quality,
+    quality,
     metadata: checkMetadata(opts.metadata),
     background: checkBackground(opts.background),
     signal: checkSignal(opts.signal),

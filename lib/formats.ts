@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { InvalidOptionError } from './errors';
-import type { OutputFormat } from './options';
+import { checkFormat, checkInteger, type OutputFormat } from './options';
 
 /** Extensions of the files flwnet reads, lower case, without the dot. */
 export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set([
@@ -56,6 +56,18 @@ export function checkQualityApplies(format: OutputFormat | undefined, quality: n
   if (quality !== undefined && format !== undefined && LOSSLESS.has(format)) {
     throw new InvalidOptionError(`quality does not apply to ${format} output (it is written without loss)`);
   }
+}
+
+/**
+ * An output format and quality as every entry point takes them: a known format (or none: the
+ * input's), a quality of 1..100 (or none: the encoder's default), and no quality for a lossless format.
+ */
+export function checkFormatAndQuality(format: unknown, quality: unknown): { format: OutputFormat | undefined; quality: number | undefined } {
+  const checkedFormat = checkFormat(format);
+  const value = checkInteger('quality', quality, 1, 100, -1);
+  const checkedQuality = value < 0 ? undefined : value;
+  checkQualityApplies(checkedFormat, checkedQuality);
+  return { format: checkedFormat, quality: checkedQuality };
 }
 
 /** True when `format` takes a quality setting. */

@@ -4,7 +4,7 @@
  *   import { enhance } from 'flwnet';
  *   const bright = await enhance(darkJpeg, { weights: 'flwnet-official.pth' });
  */
-import { checkEnhanceOptions, Enhancer, ENHANCE_KEYS, ENHANCER_KEYS, type EnhanceOptions, type EnhancerOptions } from './enhancer';
+import { checkEnhanceOptions, ENHANCE_KEYS, ENHANCER_KEYS, type EnhanceOptions, type EnhancerOptions } from './enhancer';
 import { loadNative, type NativeCudaInfo } from './native';
 import { publicCall } from './call-site';
 import { checkOptionKeys } from './options';

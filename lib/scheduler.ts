@@ -135,19 +135,36 @@ export function abortReason(signal: AbortSignal): AbortError | ClosedError {
   return new AbortError(`the operation was aborted${detail}`, { cause: reason });
 }
 
-/** A counting semaphore whose waiters can be aborted. */
+/**
+ * A counting semaphore whose waiters can be aborted; `onChange` hears the slots taken and the
+ * waiters after every change (for gauges).
+ */
 export class Semaphore {
   private readonly waiters: Array<() => void> = [];
   private available: number;
 
-  constructor(count: number) {
+  constructor(
+    readonly count: number,
+    private readonly onChange: (running: number, waiting: number) => void = () => {},
+  ) {
     this.available = count;
+  }
+
+  /** Slots taken. */
+  get active(): number {
+    return this.count - this.available;
+  }
+
+  /** Callers waiting for a slot. */
+  get depth(): number {
+    return this.waiters.length;
   }
 
   async acquire(signal?: AbortSignal): Promise<() => void> {
     if (signal?.aborted) throw abortReason(signal);
     if (this.available > 0) {
       this.available -= 1;
+      this.changed();
       return this.releaser();
     }
     await new Promise<void>((resolve, reject) => {
@@ -158,9 +175,11 @@ export class Semaphore {
       const onAbort = () => {
         const index = this.waiters.indexOf(wake);
         if (index >= 0) this.waiters.splice(index, 1);
+        this.changed();
         reject(abortReason(signal as AbortSignal));
       };
       this.waiters.push(wake);
+      this.changed();
       signal?.addEventListener('abort', onAbort, { once: true });
     });
     return this.releaser();
@@ -171,9 +190,15 @@ export class Semaphore {
     return () => {
       if (released) return;
       released = true;
+      // The slot passes straight to the next waiter, if any.
       const next = this.waiters.shift();
       if (next) next();
       else this.available += 1;
+      this.changed();
     };
+  }
+
+  private changed(): void {
+    this.onChange(this.active, this.waiters.length);
   }
 }

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { Job, Queue } from 'bullmq';
 import type { BatchProgress } from '../batch';
 import { InvalidInputError, InvalidOptionError } from '../errors';
-import { checkQualityApplies, takesQuality } from '../formats';
+import { checkFormatAndQuality, takesQuality } from '../formats';
 import { type ExposureOption, checkExposure, checkFormat, checkInteger, type OutputFormat } from '../options';
 import { checkQueueName, decodeFailure, JOB_NAME, redisConnection, type EnhanceJobData, type EnhanceJobResult } from './jobs';
 
@@ -190,14 +190,12 @@ export async function submitBatch(items: Iterable<QueueItem>, options: SubmitOpt
 
 function checkSubmitOptions(options: SubmitOptions) {
   if (!options || typeof options.redis !== 'string') throw new InvalidOptionError('submitBatch needs { redis: "redis://host:port" }');
-  const quality = checkInteger('quality', options.quality, 1, 100, -1);
-  const format = checkFormat(options.format);
-  checkQualityApplies(format, quality < 0 ? undefined : quality);
+  const { format, quality } = checkFormatAndQuality(options.format, options.quality);
   return {
     queue: checkQueueName(options.queue),
     exposure: options.exposure === undefined ? undefined : checkExposure(options.exposure),
     format,
-    quality: quality < 0 ? undefined : quality,
+    quality,
     skipExisting: options.skipExisting === true,
     attempts: checkInteger('attempts', options.attempts, 1, 100, 3),
     backoffMs: checkInteger('backoffMs', options.backoffMs, 0, 3_600_000, 1000),

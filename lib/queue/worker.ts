@@ -13,7 +13,7 @@ import { Enhancer, ENHANCER_KEYS, type EnhancerOptions } from '../enhancer';
 import { FlwnetError, fromNativeError, InvalidInputError, InvalidOptionError, IoError, isRetryable } from '../errors';
 import { probeImage } from '../image-io';
 import { checkInteger } from '../options';
-import { checkJobData, checkQueueName, encodeFailure, JOB_NAME, redisConnection, type EnhanceJobData, type EnhanceJobResult } from './jobs';
+import { checkJobData, checkQueueName, encodeFailure, redisConnection, type EnhanceJobData, type EnhanceJobResult } from './jobs';
 
 export interface WorkerOptions extends EnhancerOptions {
   /** redis://host:port[/db] */
