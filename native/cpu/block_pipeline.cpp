@@ -18,6 +18,19 @@ int stageRows(int stage) {
   return kBlockRows * kStageInputs[stage].inputs[0].dilation;
 }
 
+// Where the step of `stage` that starts at row y ends. Blocks of e1..e6 end on rows congruent to
+// the stage's radius, so each block's last row is the last one its consumer's next block needs:
+// a layer then reads six of its eight input rows right after the layer before wrote them, while
+// they are still in L2 (with blocks on a common grid it read them a full round of every layer
+// later). The grid is fixed in image rows, so the split of rows into blocks, and with it the
+// arithmetic, depends on the image size only. The first step of a band may be a partial block.
+int stepEnd(int stage, int y, int rowEnd) {
+  const int rows = stageRows(stage);
+  if (rows == 1) return std::min(y + rows, rowEnd);
+  const int toGrid = ((kStageRadius[stage] - y) % rows + rows) % rows;
+  return std::min(y + (toGrid == 0 ? rows : toGrid), rowEnd);
+}
+
 }  // namespace
 
 BlockNetwork packBlockNetwork(const PackedNetwork& net) {
@@ -56,17 +69,17 @@ BlockWorker::Progress BlockWorker::startOf(const Tile& tile, int width, int heig
 }
 
 // Each round runs one step of rows of the last stage whose inputs exist, so a layer computes rows
-// only once the layers after it have used up what they could: the rings then hold about 2.8 MB
-// for a 320-column strip rather than 3.9 MB when every ready stage steps each round, and rows are
-// read sooner after they are written. step(stage, first row, end row) does the work (or only the
-// bookkeeping).
+// only once the layers after it have used up what they could, and rows are read soon after they
+// are written. With the blocks on their stages' grids (stepEnd) the rings hold about 1.7 MB for a
+// 320-column strip (2.7 MB with every stage's blocks on one grid, 3.9 MB when every ready stage
+// steps each round). step(stage, first row, end row) does the work (or only the bookkeeping).
 template <class Step>
 void BlockWorker::schedule(Progress& p, int height, Step step) const {
   while (p.next[kStages - 1] < p.rowEnd[kStages - 1]) {
     for (int s = kStages - 1; s >= 0; --s) {
       const int y = p.next[s];
       if (y >= p.rowEnd[s]) continue;
-      const int end = std::min(y + stageRows(s), p.rowEnd[s]);
+      const int end = stepEnd(s, y, p.rowEnd[s]);
       bool ready = true;
       for (int i = 0; i < kStageInputs[s].count; ++i) {
         const StageInput& input = kStageInputs[s].inputs[i];
@@ -116,42 +129,45 @@ void BlockWorker::computePrep(const LocalRequest& request, int y, int c0, int c1
   prepareInputRow(request, y, c0, c1, rings_.rowFor(0, y) + offset, rings_.rowFor(1, y) + offset);
 }
 
-// Rows [y, end) of e1..e6 in kernel calls of 6 rows (both phases of a dilation-2 block).
+// Rows [y, end) of e1..e6: one block of 6 rows (both phases of a 12-row dilation-2 block) that
+// ends at `end`; rows of the block before y (a band's first, partial block) are not kept.
 void BlockWorker::computeBlock(const PackedNetwork& net, const BlockNetwork& blocks, BlockKernel block, int stage,
                                int y, int end, int height, int c0, int c1) {
   const StageInputs& in = kStageInputs[stage];
   const int d = in.inputs[0].dilation;
+  FLWNET_CHECK(end - y <= kBlockRows * d, "a block step spans more than one block");
   float* scratch = cacheLineAligned(scratch_.data());
-  for (int first = y; first < end; first += kBlockRows * d) {
-    for (int phase = 0; phase < d; ++phase) {
-      const int y0 = first + phase;
-      BlockArgs args{};
-      args.sourceCount = in.count;
-      args.dilation = d;
-      args.weights = blocks.weights[stage - 1].data();
-      args.count = c1 - c0;
-      args.scratch = scratch;
-      int lastKept = -1;
-      for (int j = 0; j < kBlockRows; ++j) {
-        const int row = y0 + j * d;
-        args.out[j] = row < end ? rings_.rowFor(stage + 1, row) + static_cast<size_t>(c0 - colBase_) * kLanes : nullptr;
-        if (row < end) lastKept = j;
-      }
-      if (lastKept < 0) continue;
-      for (int s = 0; s < in.count; ++s) {
-        const int ring = in.inputs[s].ring;
-        const int channels = kRingChannels[ring];
-        args.sources[s].channels = channels;
-        for (int r = 0; r < kBlockInputRows; ++r) {
-          // Input row r feeds output rows r - 2 .. r; rows no kept output reads are zeros.
-          const int row = y0 + (r - 1) * d;
-          const float* data = r - 2 <= lastKept ? rowOf(ring, row, height) : rings_.zeroRow();
-          args.sources[s].rows[r] = data + static_cast<size_t>(c0 - colBase_) * channels;
-        }
-      }
-      args.bias = net.layers[stage - 1].bias.data();
-      block(args);
+  const int first = end - kBlockRows * d;
+  for (int phase = 0; phase < d; ++phase) {
+    const int y0 = first + phase;
+    BlockArgs args{};
+    args.sourceCount = in.count;
+    args.dilation = d;
+    args.weights = blocks.weights[stage - 1].data();
+    args.count = c1 - c0;
+    args.scratch = scratch;
+    int firstKept = kBlockRows, lastKept = -1;
+    for (int j = 0; j < kBlockRows; ++j) {
+      const int row = y0 + j * d;
+      const bool kept = row >= y && row < end;
+      args.out[j] = kept ? rings_.rowFor(stage + 1, row) + static_cast<size_t>(c0 - colBase_) * kLanes : nullptr;
+      if (kept) firstKept = std::min(firstKept, j), lastKept = j;
     }
+    if (lastKept < 0) continue;
+    for (int s = 0; s < in.count; ++s) {
+      const int ring = in.inputs[s].ring;
+      const int channels = kRingChannels[ring];
+      args.sources[s].channels = channels;
+      for (int r = 0; r < kBlockInputRows; ++r) {
+        // Input row r feeds output rows r - 2 .. r; rows no kept output reads are zeros.
+        const int row = y0 + (r - 1) * d;
+        const bool read = r - 2 <= lastKept && r >= firstKept;
+        const float* data = read ? rowOf(ring, row, height) : rings_.zeroRow();
+        args.sources[s].rows[r] = data + static_cast<size_t>(c0 - colBase_) * channels;
+      }
+    }
+    args.bias = net.layers[stage - 1].bias.data();
+    block(args);
   }
 }
 
