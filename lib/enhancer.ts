@@ -190,26 +190,10 @@ export class Enhancer {
   static create(options: EnhancerOptions = {}): Promise<Enhancer> {
     return publicCall(async () => {
       const opts = checkOptionKeys('Enhancer.create', options, ENHANCER_KEYS);
-      const device = checkDevice(opts.device);
-      const precision = checkPrecision(opts.precision);
-      const backend = checkBackend(opts.backend);
-      const threads = checkInteger('threads', opts.threads, 1, 1024, 0);
-      const maxPixels = checkInteger('maxPixels', opts.maxPixels, 1, MAX_PIXELS_LIMIT, DEFAULT_MAX_PIXELS);
-      const cpuIsa = checkCpuIsa(opts.cpuIsa);
-      const cpuWinograd = checkCpuWinograd(opts.cpuWinograd);
-      const cpuKernel = checkCpuKernel(opts.cpuKernel).value;
-      const cudaExactKernel = checkCudaExactKernel(opts.cudaExactKernel).value;
-      const cudaFastKernel = checkCudaFastKernel(opts.cudaFastKernel).value;
-      const cudaLevelCounts = checkCudaLevelCounts(opts.cudaLevelCounts).value;
-      if (backend === 'cudnn' && device === 'cpu') {
-        throw new InvalidOptionError("backend 'cudnn' needs a GPU device ('cuda', 'cuda:N' or 'auto')");
-      }
+      const { device, backend, cpuIsa, ...engineSettings } = checkEngineOptions(opts);
+      const { maxPixels } = engineSettings;
       const weights = await resolveWeights(opts.weights as WeightsSource | undefined);
-      const cpuIsaValue = checkCpuIsaAvailable(cpuIsa, loadNative().cpuIsas);
-      const settings = {
-        threads, precision, cudnn: backend === 'cudnn', maxPixels, cpuIsa: cpuIsaValue, cpuWinograd, cpuKernel,
-        cudaExactKernel, cudaFastKernel, cudaLevelCounts,
-      };
+      const settings = { ...engineSettings, cudnn: backend === 'cudnn', cpuIsa: checkCpuIsaAvailable(cpuIsa, loadNative().cpuIsas) };
       const engine = await openEngine(device, weights.packed(), settings);
       const auto = await predictorFor(weights);
       return new Enhancer(CREATE, engine, engine.deviceName, engine.description, maxPixels, weights, auto);
@@ -346,6 +330,31 @@ export class Enhancer {
   private checkRaw(input: unknown): NativeImage {
     return checkRawPixels(input, { label: 'raw input', maxPixels: this.maxPixels, limitHint: 'raise it with maxPixels' });
   }
+}
+
+/**
+ * The engine options of Enhancer.create() other than the weights, checked and resolved (an option,
+ * else its environment variable, else the default). The shared engines of enhance() key on them.
+ */
+export function checkEngineOptions(opts: EnhancerOptions) {
+  const device = checkDevice(opts.device);
+  const backend = checkBackend(opts.backend);
+  if (backend === 'cudnn' && device === 'cpu') {
+    throw new InvalidOptionError("backend 'cudnn' needs a GPU device ('cuda', 'cuda:N' or 'auto')");
+  }
+  return {
+    device,
+    backend,
+    threads: checkInteger('threads', opts.threads, 1, 1024, 0),
+    precision: checkPrecision(opts.precision),
+    maxPixels: checkInteger('maxPixels', opts.maxPixels, 1, MAX_PIXELS_LIMIT, DEFAULT_MAX_PIXELS),
+    cpuIsa: checkCpuIsa(opts.cpuIsa),
+    cpuWinograd: checkCpuWinograd(opts.cpuWinograd),
+    cpuKernel: checkCpuKernel(opts.cpuKernel).value,
+    cudaExactKernel: checkCudaExactKernel(opts.cudaExactKernel).value,
+    cudaFastKernel: checkCudaFastKernel(opts.cudaFastKernel).value,
+    cudaLevelCounts: checkCudaLevelCounts(opts.cudaLevelCounts).value,
+  };
 }
 
 /** Validates the per-call options of enhance(). */

@@ -7,21 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { Enhancer, type EnhancerOptions } from './enhancer';
-import {
-  checkCpuIsa,
-  checkCpuKernel,
-  checkCpuWinograd,
-  checkCudaExactKernel,
-  checkCudaFastKernel,
-  checkCudaLevelCounts,
-  checkBackend,
-  checkDevice,
-  checkInteger,
-  checkPrecision,
-  DEFAULT_MAX_PIXELS,
-  MAX_PIXELS_LIMIT,
-} from './options';
+import { checkEngineOptions, Enhancer, type EnhancerOptions } from './enhancer';
 import { FlwnetWeights } from './weights';
 
 export const SHARED_ENGINE_LIMIT = 4;
@@ -87,8 +73,10 @@ function closeIdleEngines(): void {
 
 /**
  * Settings that open the same engine give the same key: weights by path, or by the SHA-256 of
- * their bytes (a Buffer read afresh for every call shares one engine), and the other options
- * with their defaults filled in. Undefined when no weights are given at all.
+ * their bytes (a Buffer read afresh for every call shares one engine), and the other options as
+ * Enhancer.create resolves them (option, else environment variable, else default), so a changed
+ * variable opens a new engine rather than reusing one built with the old setting. Undefined when
+ * no weights are given at all.
  */
 function engineKey(options: EnhancerOptions): string | undefined {
   const weights = options.weights ?? process.env.FLWNET_WEIGHTS;
@@ -97,20 +85,6 @@ function engineKey(options: EnhancerOptions): string | undefined {
   else if (weights instanceof Uint8Array) weightsKey = `bytes:${createHash('sha256').update(weights).digest('hex')}`;
   else if (weights instanceof FlwnetWeights) weightsKey = `params:${weights.sha256()}`;
   else return undefined;
-  return JSON.stringify([
-    weightsKey,
-    checkDevice(options.device),
-    checkInteger('threads', options.threads, 1, 1024, 0),
-    checkPrecision(options.precision),
-    checkBackend(options.backend),
-    checkInteger('maxPixels', options.maxPixels, 1, MAX_PIXELS_LIMIT, DEFAULT_MAX_PIXELS),
-    // Engine settings as resolved (option, else environment variable), so a changed variable
-    // opens a new engine rather than reusing one built with the old setting.
-    checkCpuIsa(options.cpuIsa).value,
-    checkCpuWinograd(options.cpuWinograd),
-    checkCpuKernel(options.cpuKernel).value,
-    checkCudaExactKernel(options.cudaExactKernel).value,
-    checkCudaFastKernel(options.cudaFastKernel).value,
-    checkCudaLevelCounts(options.cudaLevelCounts).value,
-  ]);
+  const { cpuIsa, ...settings } = checkEngineOptions(options);
+  return JSON.stringify([weightsKey, { ...settings, cpuIsa: cpuIsa.value }]);
 }
