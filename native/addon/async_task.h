@@ -3,6 +3,8 @@
 #pragma once
 #include <napi.h>
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -86,6 +88,21 @@ Napi::Promise runAsync(Napi::Env env, typename PromiseTask<Result>::Work work,
   Napi::TypeError e = Napi::TypeError::New(env, message);
   e.Set("code", Napi::String::New(env, "ERR_FLWNET_INVALID_INPUT"));
   throw e;
+}
+
+// A task's cancel flag: an Int32Array of length >= 1 the JS side sets with Atomics.store, or
+// undefined/null for none (nullptr). The array is kept alive with the task's other arguments.
+inline const std::atomic<int32_t>* cancelFlagFromJs(Napi::Env env, Napi::Value value,
+                                                    std::vector<Napi::Object>* keepAlive) {
+  if (value.IsUndefined() || value.IsNull()) return nullptr;
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+      value.As<Napi::Int32Array>().ElementLength() < 1) {
+    throwInvalid(env, "cancel must be an Int32Array of length >= 1");
+  }
+  Napi::Int32Array flag = value.As<Napi::Int32Array>();
+  keepAlive->push_back(flag);
+  static_assert(sizeof(std::atomic<int32_t>) == sizeof(int32_t), "atomic int32 must be lock-free and plain");
+  return reinterpret_cast<const std::atomic<int32_t>*>(flag.Data());
 }
 
 }  // namespace flwnet::addon

@@ -202,7 +202,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     if (list.Length() == 0) throwInvalid(env, "enhance needs at least one request");
     std::vector<Napi::Object> keepAlive;
     auto requests = std::make_shared<std::vector<EnhanceRequest>>();
-    const std::atomic<int32_t>* cancel = cancelFlag(env, info, 1, &keepAlive);
+    const std::atomic<int32_t>* cancel = cancelFlagFromJs(env, info.Length() > 1 ? info[1] : env.Undefined(), &keepAlive);
     for (uint32_t i = 0; i < list.Length(); ++i) {
       Napi::Value item = list.Get(i);
       if (!item.IsObject()) throwInvalid(env, "each request must be an object");
@@ -226,20 +226,6 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
           return array;
         },
         std::move(keepAlive));
-  }
-
-  // The cancel flag is an Int32Array of length >= 1 the JS side sets with Atomics.store.
-  static const std::atomic<int32_t>* cancelFlag(Napi::Env env, const Napi::CallbackInfo& info, size_t index,
-                                                std::vector<Napi::Object>* keepAlive) {
-    if (info.Length() <= index || info[index].IsUndefined() || info[index].IsNull()) return nullptr;
-    if (!info[index].IsTypedArray() || info[index].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-      throwInvalid(env, "cancel must be an Int32Array");
-    }
-    Napi::Int32Array flag = info[index].As<Napi::Int32Array>();
-    if (flag.ElementLength() < 1) throwInvalid(env, "cancel must hold one element");
-    keepAlive->push_back(flag);
-    static_assert(sizeof(std::atomic<int32_t>) == sizeof(int32_t), "atomic int32 must be lock-free and plain");
-    return reinterpret_cast<const std::atomic<int32_t>*>(flag.Data());
   }
 
   // inspect(image: {data, width, height, channels}, exposure) -> Promise<{features, curve}>

@@ -69,17 +69,6 @@ BatchArgs batchFromJs(Napi::Env env, Napi::Value value) {
   return args;
 }
 
-const std::atomic<int32_t>* cancelFlag(Napi::Env env, Napi::Value value, std::vector<Napi::Object>* keepAlive) {
-  if (value.IsUndefined() || value.IsNull()) return nullptr;
-  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
-      value.As<Napi::Int32Array>().ElementLength() < 1) {
-    throwInvalid(env, "cancel must be an Int32Array of length >= 1");
-  }
-  Napi::Int32Array flag = value.As<Napi::Int32Array>();
-  keepAlive->push_back(flag);
-  return reinterpret_cast<const std::atomic<int32_t>*>(flag.Data());
-}
-
 Napi::Float32Array paramsFromJs(Napi::Env env, Napi::Value value, const char* what) {
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
       value.As<Napi::Float32Array>().ElementLength() != kParamCount) {
@@ -157,7 +146,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     if (info.Length() < 2 || !info[1].IsNumber()) throwInvalid(env, "step(batch, lr: number, cancel?)");
     auto batch = std::make_shared<BatchArgs>(batchFromJs(env, info[0]));
     const double lr = info[1].As<Napi::Number>().DoubleValue();
-    const std::atomic<int32_t>* cancel = cancelFlag(env, info.Length() > 2 ? info[2] : env.Undefined(), &batch->keepAlive);
+    const std::atomic<int32_t>* cancel = cancelFlagFromJs(env, info.Length() > 2 ? info[2] : env.Undefined(), &batch->keepAlive);
     std::vector<Napi::Object> keepAlive = batch->keepAlive;
     return runAsync<train::StepOutcome>(
         env, [trainer, batch, lr, cancel]() { return trainer->step(batch->view, lr, cancel); },
@@ -240,7 +229,7 @@ Napi::Value trainLossAndGradients(const Napi::CallbackInfo& info) {
   Napi::Float64Array w = info[2].As<Napi::Float64Array>();
   for (int i = 0; i < train::kLossCount; ++i) weights[i] = w[i];
   const int threads = info[3].ToNumber().Int32Value();
-  const std::atomic<int32_t>* cancel = cancelFlag(env, info.Length() > 4 ? info[4] : env.Undefined(), &batch->keepAlive);
+  const std::atomic<int32_t>* cancel = cancelFlagFromJs(env, info.Length() > 4 ? info[4] : env.Undefined(), &batch->keepAlive);
   Napi::Object isaHolder = Napi::Object::New(env);
   isaHolder.Set("cpuIsa", info.Length() > 5 ? info[5] : env.Undefined());
   const CpuIsaSetting isa = cpuIsaProperty(env, isaHolder, "cpuIsa");
