@@ -7,13 +7,10 @@
 import { BatchRun } from './batch-run';
 import type { FlwnetError } from './errors';
 import { InvalidOptionError } from './errors';
-import { checkFormatAndQuality } from './formats';
+import { checkImageOptions } from './formats';
 import type { MetadataMode, RawImage } from './image-io';
 import {
-  checkBackground,
-  checkExposure,
   checkInteger,
-  checkMetadata,
   checkOptionKeys,
   checkSignal,
   describe,
@@ -124,7 +121,7 @@ const MANY_KEYS = ['exposure', 'format', 'quality', 'metadata', 'background', 'o
 /** Validates enhanceMany's options; throws InvalidOptionError like every other entry point. */
 export function checkManyOptions(options: unknown, engine: BatchEngine): BatchSettings {
   const opts = checkOptionKeys('enhanceMany', options, MANY_KEYS);
-  const { format, quality } = checkFormatAndQuality(opts.format, opts.quality);
+  const image = checkImageOptions(opts);
   if (opts.ordered !== undefined && typeof opts.ordered !== 'boolean') {
     throw new InvalidOptionError(`ordered must be a boolean, got ${describe(opts.ordered)}`);
   }
@@ -132,11 +129,7 @@ export function checkManyOptions(options: unknown, engine: BatchEngine): BatchSe
     throw new InvalidOptionError(`onProgress must be a function, got ${describe(opts.onProgress)}`);
   }
   return {
-    exposure: checkExposure(opts.exposure),
-    format,
-    quality,
-    metadata: checkMetadata(opts.metadata),
-    background: checkBackground(opts.background),
+    ...image,
     ordered: opts.ordered === true,
     concurrency: checkInteger('concurrency', opts.concurrency, 1, 4096, 2 * Math.max(1, engine.nativeSlots) + 2),
     signal: checkSignal(opts.signal),

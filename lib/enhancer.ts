@@ -7,12 +7,11 @@ import { publicCall } from './call-site';
 import { chooseDevice, withCpuFallback, type DeviceChoice } from './device';
 import { fromNativeError, InvalidOptionError, WeightsError } from './errors';
 import { enhanceEncoded } from './enhance-image';
-import { checkFormatAndQuality } from './formats';
+import { checkImageOptions } from './formats';
 import { decodeStillImage, type RawImage } from './image-io';
 import { loadNative, type NativeEngine, type NativeImage } from './native';
 import {
   checkBackend,
-  checkBackground,
   checkCpuIsa,
   checkCpuIsaAvailable,
   checkCpuWinograd,
@@ -22,7 +21,6 @@ import {
   checkDevice,
   checkExposure,
   checkInteger,
-  checkMetadata,
   checkOptionKeys,
   checkPrecision,
   checkSignal,
@@ -360,15 +358,7 @@ export function checkEngineOptions(opts: EnhancerOptions) {
 /** Validates the per-call options of enhance(). */
 export function checkEnhanceOptions(options: unknown) {
   const opts = checkOptionKeys('enhance', options, ENHANCE_KEYS);
-  const { format, quality } = checkFormatAndQuality(opts.format, opts.quality);
-  return {
-    exposure: checkExposure(opts.exposure),
-    format,
-    quality,
-    metadata: checkMetadata(opts.metadata),
-    background: checkBackground(opts.background),
-    signal: checkSignal(opts.signal),
-  };
+  return { ...checkImageOptions(opts), signal: checkSignal(opts.signal) };
 }
 
 async function resolveWeights(source: WeightsSource | undefined): Promise<FlwnetWeights> {

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { InvalidOptionError } from './errors';
-import { checkFormat, checkInteger, type OutputFormat } from './options';
+import { checkBackground, checkExposure, checkFormat, checkInteger, checkMetadata, type OutputFormat } from './options';
 
 /** Extensions of the files flwnet reads, lower case, without the dot. */
 export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set([
@@ -68,6 +68,16 @@ export function checkFormatAndQuality(format: unknown, quality: unknown): { form
   const checkedQuality = value < 0 ? undefined : value;
   checkQualityApplies(checkedFormat, checkedQuality);
   return { format: checkedFormat, quality: checkedQuality };
+}
+
+/** The per-image options of enhance() and enhanceMany(): exposure, format, quality, metadata, background. */
+export function checkImageOptions(opts: { exposure?: unknown; format?: unknown; quality?: unknown; metadata?: unknown; background?: unknown }) {
+  return {
+    exposure: checkExposure(opts.exposure),
+    ...checkFormatAndQuality(opts.format, opts.quality),
+    metadata: checkMetadata(opts.metadata),
+    background: checkBackground(opts.background),
+  };
 }
 
 /** True when `format` takes a quality setting. */
