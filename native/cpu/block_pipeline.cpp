@@ -124,9 +124,9 @@ const float* BlockWorker::rowOf(int ring, int y, int height) const {
   return rings_.rowOf(ring, y, height, kOverrun);
 }
 
-void BlockWorker::computePrep(const LocalRequest& request, int y, int c0, int c1) {
+void BlockWorker::computePrep(const LocalRequest& request, const ConvKernels& kernels, int y, int c0, int c1) {
   const size_t offset = static_cast<size_t>(c0 - colBase_) * 4;
-  prepareInputRow(request, y, c0, c1, rings_.rowFor(0, y) + offset, rings_.rowFor(1, y) + offset);
+  prepareInputRow(request, kernels, y, c0, c1, rings_.rowFor(0, y) + offset, rings_.rowFor(1, y) + offset);
 }
 
 // Rows [y, end) of e1..e6: one block of 6 rows (both phases of a 12-row dilation-2 block) that
@@ -188,7 +188,7 @@ void BlockWorker::run(const PackedNetwork& net, const BlockNetwork& blocks, cons
   schedule(progress, height, [&](int stage, int y, int end) {
     const int c0 = progress.colBegin[stage], c1 = progress.colEnd[stage];
     if (stage == 0) {
-      computePrep(request, y, c0, c1);
+      computePrep(request, kernels, y, c0, c1);
     } else if (stage < kStages - 1) {
       computeBlock(net, blocks, block, stage, y, end, height, c0, c1);
     } else {

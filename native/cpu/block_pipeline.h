@@ -46,7 +46,7 @@ class BlockWorker {
   void schedule(Progress& progress, int height, Step step) const;
   void prepare(const Tile& tile, int width, int height);
   const float* rowOf(int ring, int y, int height) const;
-  void computePrep(const LocalRequest& request, int y, int c0, int c1);
+  void computePrep(const LocalRequest& request, const ConvKernels& kernels, int y, int c0, int c1);
   void computeBlock(const PackedNetwork& net, const BlockNetwork& blocks, BlockKernel block, int stage, int y, int end,
                     int height, int c0, int c1);
   void computeOutput(const PackedNetwork& net, const ConvKernels& kernels, const LocalRequest& request, int y);

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 
+#include "core/coarse_brightness.h"
 #include "core/image.h"
 
 namespace flwnet::cpu {
@@ -50,11 +51,30 @@ void finishRowAvx512(const FinishRowArgs& args);
 // The kernels one instruction set offers: direct for every layer, a Winograd row kernel
 // (winograd.h) for e1..e6 and the narrow kernel for e7 where that instruction set has them
 // (nullptr otherwise: the scalar reference runs everything direct), and the row end.
+// The start of a row (input_rows.h): e1's input [x - Vc/2, Vc/2] and e3's [x, r], 4 floats per
+// pixel each, from `count` image pixels. Vc and x - Vc/2 are computed in double with separate
+// multiplies and adds (no fused multiply-add), so every instruction set gives the same bits.
+struct InputRowArgs {
+  const uint8_t* pixels;  // the row's first pixel
+  int channels;           // 3 or 4 (alpha is not read)
+  int count;
+  CoarseBrightness::Row coarse;  // with colTaps pointing at the tap of the row's first pixel
+  const float* retouch;          // r for each V level
+  float* in0;
+  float* xr;
+};
+
+using InputRowKernel = void (*)(const InputRowArgs& args);
+
+void inputRowScalar(const InputRowArgs& args);
+void inputRowAvx512(const InputRowArgs& args);
+
 struct ConvKernels {
   ConvRowKernel direct;
   ConvRowKernel winograd;
   ConvRowKernel narrow;
   FinishRowKernel finish;
+  InputRowKernel input;
 };
 
 void convRowScalar(const ConvRowArgs& args);

@@ -10,31 +10,20 @@
 
 namespace flwnet::cpu {
 
-// value / 255.0 for every byte value: the same doubles as the division, without three double
-// divisions per pixel.
-struct ByteScale {
-  double value[256];
-  ByteScale() {
-    for (int i = 0; i < 256; ++i) value[i] = i / 255.0;
-  }
-};
-
 // Columns [c0, c1) of row y: in0 = [x - Vc/2, Vc/2] and xr = [x, r], 4 floats per pixel each.
-inline void prepareInputRow(const LocalRequest& request, int y, int c0, int c1, float* in0, float* xr) {
-  static const ByteScale scale;
+inline void prepareInputRow(const LocalRequest& request, const ConvKernels& kernels, int y, int c0, int c1, float* in0,
+                            float* xr) {
   const ImageU8& image = request.image;
-  const uint8_t* px = image.data + (static_cast<size_t>(y) * image.width + c0) * image.channels;
-  const CoarseBrightness::Row coarse = request.coarse->row(y);
-  for (int c = c0; c < c1; ++c, px += image.channels, in0 += 4, xr += 4) {
-    const double half = 0.5 * coarse.at(c);
-    for (int k = 0; k < 3; ++k) {
-      const double x = scale.value[px[k]];
-      in0[k] = static_cast<float>(x - half);
-      xr[k] = static_cast<float>(x);
-    }
-    in0[3] = static_cast<float>(half);
-    xr[3] = request.retouch[std::max(px[0], std::max(px[1], px[2]))];
-  }
+  InputRowArgs args{};
+  args.pixels = image.data + (static_cast<size_t>(y) * image.width + c0) * image.channels;
+  args.channels = image.channels;
+  args.count = c1 - c0;
+  args.coarse = request.coarse->row(y);
+  args.coarse.colTaps += c0;
+  args.retouch = request.retouch.data();
+  args.in0 = in0;
+  args.xr = xr;
+  kernels.input(args);
 }
 
 // Writes `count` pixels of row y from column x0 in the request's format, from e7's output `net`.

@@ -38,16 +38,17 @@ static IsaChoice choiceFor(CpuIsa isa, bool winograd) {
   switch (isa) {
     case CpuIsa::Avx512: {
       const ConvKernels kernels{convRowAvx512, winograd ? winogradRowAvx512 : nullptr, convRowNarrowAvx512,
-                                finishRowAvx512};
+                                finishRowAvx512, inputRowAvx512};
       return IsaChoice{isa, kernels};
     }
     case CpuIsa::Avx2: {
-      const ConvKernels kernels{convRowAvx2, winograd ? winogradRowAvx2 : nullptr, convRowNarrowAvx2, finishRowAvx2};
+      const ConvKernels kernels{convRowAvx2, winograd ? winogradRowAvx2 : nullptr, convRowNarrowAvx2, finishRowAvx2,
+                                inputRowScalar};
       return IsaChoice{isa, kernels};
     }
     case CpuIsa::Scalar: break;
   }
-  return IsaChoice{CpuIsa::Scalar, {convRowScalar, nullptr, nullptr, finishRowScalar}};
+  return IsaChoice{CpuIsa::Scalar, {convRowScalar, nullptr, nullptr, finishRowScalar, inputRowScalar}};
 }
 
 std::vector<CpuIsa> supportedIsas() {

@@ -57,9 +57,9 @@ const float* TileWorker::rowOf(int ring, int y, int height) const {
   return rings_.rowOf(ring, y, height, kOverrun);
 }
 
-void TileWorker::computePrep(const LocalRequest& request, int y, int c0, int c1) {
+void TileWorker::computePrep(const LocalRequest& request, const ConvKernels& kernels, int y, int c0, int c1) {
   const size_t offset = static_cast<size_t>(c0 - colBase_) * 4;
-  prepareInputRow(request, y, c0, c1, rings_.rowFor(0, y) + offset, rings_.rowFor(1, y) + offset);
+  prepareInputRow(request, kernels, y, c0, c1, rings_.rowFor(0, y) + offset, rings_.rowFor(1, y) + offset);
 }
 
 void TileWorker::computeConv(const PackedNetwork& net, const ConvKernels& kernels, int stage, int y, int height,
@@ -120,7 +120,7 @@ void TileWorker::run(const PackedNetwork& net, const ConvKernels& kernels, const
       }
       if (!ready) continue;
       if (s == 0) {
-        computePrep(request, y, colBegin[s], colEnd[s]);
+        computePrep(request, kernels, y, colBegin[s], colEnd[s]);
       } else if (s < kStageCount - 1) {
         computeConv(net, kernels, s, y, height, colBegin[s], colEnd[s]);
       } else {

@@ -48,7 +48,7 @@ class TileWorker {
 
   void prepare(int bufferWidth);
   const float* rowOf(int ring, int y, int height) const;
-  void computePrep(const LocalRequest& request, int y, int c0, int c1);
+  void computePrep(const LocalRequest& request, const ConvKernels& kernels, int y, int c0, int c1);
   void computeConv(const PackedNetwork& net, const ConvKernels& kernels, int stage, int y, int height, int c0, int c1);
   void computeOutput(const PackedNetwork& net, const ConvKernels& kernels, const LocalRequest& request, int y);
 
