@@ -133,6 +133,7 @@ async function follow(batch, { workers = [], deadlineMs = 90_000, onResult = asy
         if (!done.has(i)) states.push(`${batch.jobId(i)}: ${await Promise.race([batch.status(i), new Promise((r) => setTimeout(() => r('(no answer)'), 2000))])}`);
       }
       const logs = workers.map((w, k) => `worker ${k} (exit ${w.exitCode ?? w.signalCode}):\n${w.log().slice(-3000)}`);
+      await batch.close(); // bounded: with Redis gone it drops the connection after 5 s
       throw new Error(`the batch did not finish within ${deadlineMs} ms; ${results.length} of ${batch.total} results.\nunfinished: ${states.join(', ')}\n${logs.join('\n')}`);
     }
     if (next.done) break;
@@ -309,4 +310,22 @@ queueTest('Redis killed and restarted mid-batch: workers and producer reconnect 
   t.true(results.every((r) => r.ok), JSON.stringify(results.filter((r) => !r.ok)));
   checkOutputs(t, items);
   t.deepEqual(await Promise.all(workers.map(stopWorker)), [0, 0]);
+});
+
+queueTest('closing a batch while Redis is down returns within seconds, and its pending calls settle', async (t) => {
+  const server = await startRedis();
+  const queue = newQueue();
+  const items = jobsFor(path.join(work, 'close-while-down')).slice(0, 1);
+  const batch = await submitBatch(items, { redis: server.url, queue, pollIntervalMs: 50 });
+  await server.close(); // no worker ever runs the job, and now nothing answers
+  const status = batch.status(0).then(
+    (state) => `answered ${state}`,
+    (err) => err.code,
+  );
+  const started = Date.now();
+  await batch.close();
+  const seconds = (Date.now() - started) / 1000;
+  t.true(seconds < 10, `close() took ${seconds} s`);
+  const late = new Promise((resolve) => setTimeout(() => resolve('still pending'), 5000).unref());
+  t.is(await Promise.race([status, late]), 'ERR_FLWNET_CLOSED');
 });

@@ -92,6 +92,25 @@ export function checkJobData(data: unknown): EnhanceJobData {
   };
 }
 
+/**
+ * A graceful close that gives up after `timeoutMs`: with Redis unreachable, BullMQ's close() waits
+ * for commands that may never be answered, so past the limit the connection is dropped instead.
+ * Dropping it stops the client's reconnection at once, but a client that was between attempts
+ * never reports that it ended, so that wait is bounded too (1 s).
+ */
+export async function closeWithin(timeoutMs: number, client: { close(): Promise<void>; disconnect(): Promise<void> }): Promise<void> {
+  if ((await settledWithin(client.close(), timeoutMs)) === 'late') await settledWithin(client.disconnect(), 1000);
+}
+
+/** Waits for `promise` (its rejection included) at most `ms`. */
+async function settledWithin(promise: Promise<unknown>, ms: number): Promise<'settled' | 'late'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
+  const outcome = await Promise.race([promise.then(() => 'settled' as const, () => 'settled' as const), late]);
+  clearTimeout(timer);
+  return outcome;
+}
+
 /** Failure reasons travel as "CODE: message" so the producer gets the typed code back. */
 export function encodeFailure(code: FlwnetErrorCode, message: string): string {
   return `${code}: ${message}`;

@@ -13,10 +13,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Job, Queue } from 'bullmq';
 import type { BatchProgress } from '../batch';
-import { InvalidInputError, InvalidOptionError } from '../errors';
+import { ClosedError, InvalidInputError, InvalidOptionError } from '../errors';
 import { checkFormatAndQuality, takesQuality } from '../formats';
 import { type ExposureOption, checkExposure, checkFormat, checkInteger, type OutputFormat } from '../options';
-import { checkQueueName, decodeFailure, JOB_NAME, redisConnection, type EnhanceJobData, type EnhanceJobResult } from './jobs';
+import { checkQueueName, closeWithin, decodeFailure, JOB_NAME, redisConnection, type EnhanceJobData, type EnhanceJobResult } from './jobs';
 
 export interface QueueItem {
   /** Input image path, on storage every worker sees (made absolute here). */
@@ -62,6 +62,9 @@ export class QueuedBatch {
   private megapixels = 0;
   private iterating = false;
   private closed = false;
+  /** Rejects with ClosedError once close() is called, so that calls waiting on Redis end with it. */
+  private readonly closing: Promise<never>;
+  private closeNow: () => void = () => {};
 
   /** @internal use submitBatch() */
   constructor(
@@ -71,6 +74,10 @@ export class QueuedBatch {
     private readonly pollIntervalMs: number,
   ) {
     for (let i = 0; i < items.length; i++) this.pending.add(i);
+    this.closing = new Promise<never>((_, reject) => {
+      this.closeNow = () => reject(new ClosedError('the batch was closed'));
+    });
+    this.closing.catch(() => undefined);
   }
 
   get total(): number {
@@ -94,9 +101,9 @@ export class QueuedBatch {
     return `${this.id}-${index}`;
   }
 
-  /** The state of one job of the batch, as BullMQ reports it. */
+  /** The state of one job of the batch, as BullMQ reports it (ClosedError once the batch is closed). */
   async status(index: number): Promise<QueuedJobState> {
-    return this.queue.getJobState(this.jobId(index));
+    return this.untilClosed(this.queue.getJobState(this.jobId(index)));
   }
 
   /** Every job's result as it finishes (any order); ends when all have finished (or close()). Iterate once. */
@@ -104,16 +111,29 @@ export class QueuedBatch {
     if (this.iterating) throw new InvalidOptionError('results() can be iterated once per batch');
     this.iterating = true;
     while (this.pending.size > 0 && !this.closed) {
-      const finished = await this.poll();
+      // close() ends the iteration even while a poll waits for an unreachable Redis.
+      const finished = await this.untilClosed(this.poll()).catch((err) => {
+        if (err instanceof ClosedError) return [];
+        throw err;
+      });
       for (const result of finished) yield result;
       if (this.pending.size > 0 && finished.length === 0) await new Promise((r) => setTimeout(r, this.pollIntervalMs));
     }
   }
 
-  /** Closes the producer's connection (jobs go on in the workers). */
+  /**
+   * Closes the producer's connection (jobs go on in the workers). With Redis unreachable it waits
+   * at most 5 s for commands in flight, then drops the connection.
+   */
   close(): Promise<void> {
     this.closed = true;
-    return this.queue.close();
+    this.closeNow();
+    return closeWithin(5000, this.queue);
+  }
+
+  private untilClosed<T>(promise: Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new ClosedError('the batch was closed'));
+    return Promise.race([promise, this.closing]);
   }
 
   /** Looks at up to POLL_CHUNK unfinished jobs; a connection error just means "nothing yet". */

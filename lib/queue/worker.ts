@@ -13,7 +13,7 @@ import { Enhancer, ENHANCER_KEYS, type EnhancerOptions } from '../enhancer';
 import { FlwnetError, fromNativeError, InvalidInputError, InvalidOptionError, IoError, isRetryable } from '../errors';
 import { probeImage } from '../image-io';
 import { checkInteger } from '../options';
-import { checkJobData, checkQueueName, encodeFailure, redisConnection, type EnhanceJobData, type EnhanceJobResult } from './jobs';
+import { checkJobData, checkQueueName, closeWithin, encodeFailure, redisConnection, type EnhanceJobData, type EnhanceJobResult } from './jobs';
 
 export interface WorkerOptions extends EnhancerOptions {
   /** redis://host:port[/db] */
@@ -83,13 +83,9 @@ export async function startWorker(options: WorkerOptions): Promise<FlwnetWorker>
     ready: worker.waitUntilReady().then(() => undefined),
     close() {
       closing ??= (async () => {
-        // Bounded: with Redis unreachable a graceful close could wait forever. Jobs given up
-        // here keep their lock until it expires, then another worker takes them over.
-        let timer: NodeJS.Timeout | undefined;
-        const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), closeTimeout)));
-        const outcome = await Promise.race([worker.close().then(() => 'closed' as const), late]);
-        clearTimeout(timer);
-        if (outcome === 'late') await worker.disconnect().catch(() => undefined);
+        // Jobs given up after the timeout keep their lock until it expires, then another worker
+        // takes them over.
+        await closeWithin(closeTimeout, worker);
         if (!given) await enhancer.close();
       })();
       return closing;
