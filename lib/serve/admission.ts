@@ -8,7 +8,7 @@ import { Semaphore } from '../scheduler';
 
 export class Admission extends Semaphore {
   constructor(
-    readonly concurrency: number,
+    concurrency: number,
     readonly maxQueue: number,
     /** Seconds a refused client is told to wait (Retry-After). */
     readonly retryAfter: number,
@@ -19,7 +19,7 @@ export class Admission extends Semaphore {
 
   /** True when a new request would be refused now. */
   get full(): boolean {
-    return this.active >= this.concurrency && this.depth >= this.maxQueue;
+    return this.active >= this.count && this.depth >= this.maxQueue;
   }
 
   /** Waits for a slot (or throws BusyError when the line is full); call the returned function once done. */

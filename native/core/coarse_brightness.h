@@ -39,13 +39,12 @@ struct CoarseBrightness {
     const double* r1;
     double ty;
     const AxisTap* colTaps;
+    // One cell row blended along x at a column's tap.
+    static double blend(const double* cells, const AxisTap& tx) { return (1.0 - tx.t) * cells[tx.i0] + tx.t * cells[tx.i1]; }
+    // Vc from a column's two blended cell rows.
+    double between(double top, double bottom) const { return (1.0 - ty) * top + ty * bottom; }
     // Vc at column x, in double.
-    double at(int x) const {
-      const AxisTap& tx = colTaps[x];
-      const double top = (1.0 - tx.t) * r0[tx.i0] + tx.t * r0[tx.i1];
-      const double bottom = (1.0 - tx.t) * r1[tx.i0] + tx.t * r1[tx.i1];
-      return (1.0 - ty) * top + ty * bottom;
-    }
+    double at(int x) const { return between(blend(r0, colTaps[x]), blend(r1, colTaps[x])); }
   };
 
   Row row(int y) const {

@@ -126,7 +126,7 @@ const float* BlockWorker::rowOf(int ring, int y, int height) const {
 
 void BlockWorker::computePrep(const LocalRequest& request, const ConvKernels& kernels, int y, int c0, int c1) {
   const size_t offset = static_cast<size_t>(c0 - colBase_) * 4;
-  prepareInputRow(request, kernels, y, c0, c1, rings_.rowFor(0, y) + offset, rings_.rowFor(1, y) + offset);
+  prepareInputRow(request, kernels, blends_, y, c0, c1, rings_.rowFor(0, y) + offset, rings_.rowFor(1, y) + offset);
 }
 
 // Rows [y, end) of e1..e6: one block of 6 rows (both phases of a 12-row dilation-2 block) that
@@ -183,6 +183,7 @@ void BlockWorker::run(const PackedNetwork& net, const BlockNetwork& blocks, cons
   const int height = request.image.height;
   tile_ = tile;
   colBase_ = tile.x0 - kHalo;
+  blends_.reset();
   prepare(tile, width, height);
   Progress progress = startOf(tile, width, height);
   schedule(progress, height, [&](int stage, int y, int end) {

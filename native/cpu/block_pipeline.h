@@ -53,6 +53,7 @@ class BlockWorker {
 
   RowRings<kRings> rings_;
   std::vector<float> outRow_;
+  CoarseRowBlends blends_;
   std::vector<float> scratch_;
   int colBase_ = 0;
   Tile tile_{};

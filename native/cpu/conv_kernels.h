@@ -4,7 +4,6 @@
 #pragma once
 #include <cstdint>
 
-#include "core/coarse_brightness.h"
 #include "core/image.h"
 
 namespace flwnet::cpu {
@@ -58,8 +57,12 @@ struct InputRowArgs {
   const uint8_t* pixels;  // the row's first pixel
   int channels;           // 3 or 4 (alpha is not read)
   int count;
-  CoarseBrightness::Row coarse;  // with colTaps pointing at the tap of the row's first pixel
-  const float* retouch;          // r for each V level
+  // Vc = (1 - ty) top + ty bottom, from the two coarse cell rows blended along x for each pixel
+  // (CoarseBrightness::Row::blend), as CoarseBrightness::Row::between computes it.
+  const double* top;
+  const double* bottom;
+  double ty;
+  const float* retouch;  // r for each V level
   float* in0;
   float* xr;
 };

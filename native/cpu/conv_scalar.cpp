@@ -24,7 +24,7 @@ void inputRowScalar(const InputRowArgs& args) {
   float* in0 = args.in0;
   float* xr = args.xr;
   for (int i = 0; i < args.count; ++i, px += args.channels, in0 += 4, xr += 4) {
-    const double half = 0.5 * args.coarse.at(i);
+    const double half = 0.5 * ((1.0 - args.ty) * args.top[i] + args.ty * args.bottom[i]);
     for (int k = 0; k < 3; ++k) {
       const double x = scale.value[px[k]];
       in0[k] = static_cast<float>(x - half);

@@ -1,12 +1,11 @@
-// inputRowScalar (conv_scalar.cpp) eight pixels at a time, in double, with the same bits: the
-// bilinear Vc uses separate multiplies and adds in the scalar order (every product is rounded on
-// its own, never fused into an FMA), x = byte / 255.0 is a correctly rounded division like the
-// scalar table, and each double goes to float with the same rounding.
+// inputRowScalar (conv_scalar.cpp) eight pixels at a time, in double, with the same bits: Vc's
+// blend of the two cell rows uses separate multiplies and adds in the scalar order (every product
+// is rounded on its own, never fused into an FMA), x = byte / 255.0 is a correctly rounded
+// division like the scalar table, and each double goes to float with the same rounding.
 
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cstddef>
 
 #include "conv_kernels.h"
 
@@ -25,33 +24,8 @@ __m512d product(__m512d a, __m512d b) {
 
 // The masked forms with all lanes on and a zero source: the plain ones start from an undefined
 // register, which GCC 12 reports as maybe uninitialised.
-__m512d gather(const double* base, __m256i index) { return _mm512_mask_i32gather_pd(_mm512_setzero_pd(), 0xFF, index, base, 8); }
 __m512d toDouble(__m256i v) { return _mm512_maskz_cvtepi32_pd(0xFF, v); }
 __m256 toFloat(__m512d v) { return _mm512_maskz_cvtpd_ps(0xFF, v); }
-
-// Columns of the eight taps from `taps`: i0, i1 (as 32-bit lanes) and t.
-struct Taps8 {
-  __m256i i0, i1;
-  __m512d t;
-};
-
-Taps8 loadTaps(const AxisTap* taps) {
-  static_assert(sizeof(AxisTap) == 16 && offsetof(AxisTap, i1) == 4 && offsetof(AxisTap, t) == 8, "AxisTap layout");
-  const int* ints = reinterpret_cast<const int*>(taps);
-  const __m256i stride = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);  // in ints
-  Taps8 out;
-  out.i0 = _mm256_i32gather_epi32(ints, stride, 4);
-  out.i1 = _mm256_i32gather_epi32(ints + 1, stride, 4);
-  out.t = gather(reinterpret_cast<const double*>(taps), _mm256_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15));
-  return out;
-}
-
-// (1 - t) v[i0] + t v[i1], as CoarseBrightness::Row::at computes it.
-__m512d blend(const double* v, const Taps8& taps, __m512d oneMinusT) {
-  const __m512d a = gather(v, taps.i0);
-  const __m512d b = gather(v, taps.i1);
-  return _mm512_add_pd(product(oneMinusT, a), product(taps.t, b));
-}
 
 // Pixel p's four floats of c0..c3 (lane p of each) stored one pixel after another.
 void storeInterleaved(float* out, __m256 c0, __m256 c1, __m256 c2, __m256 c3) {
@@ -66,14 +40,9 @@ void storeInterleaved(float* out, __m256 c0, __m256 c1, __m256 c2, __m256 c3) {
 }
 
 void inputGroup(const InputRowArgs& args, int first) {
-  const CoarseBrightness::Row& coarse = args.coarse;
-  const Taps8 taps = loadTaps(coarse.colTaps + first);
-  const __m512d one = _mm512_set1_pd(1.0);
-  const __m512d oneMinusT = _mm512_sub_pd(one, taps.t);
-  const __m512d top = blend(coarse.r0, taps, oneMinusT);
-  const __m512d bottom = blend(coarse.r1, taps, oneMinusT);
-  const __m512d ty = _mm512_set1_pd(coarse.ty);
-  const __m512d vc = _mm512_add_pd(product(_mm512_sub_pd(one, ty), top), product(ty, bottom));
+  const __m512d ty = _mm512_set1_pd(args.ty);
+  const __m512d vc = _mm512_add_pd(product(_mm512_sub_pd(_mm512_set1_pd(1.0), ty), _mm512_loadu_pd(args.top + first)),
+                                   product(ty, _mm512_loadu_pd(args.bottom + first)));
   const __m512d half = product(_mm512_set1_pd(0.5), vc);
 
   alignas(32) int bytes[3][kGroup];
@@ -103,7 +72,8 @@ void inputRowAvx512(const InputRowArgs& args) {
   // The last few pixels through the reference, from their own column on.
   InputRowArgs tail = args;
   tail.pixels += static_cast<long>(first) * args.channels;
-  tail.coarse.colTaps += first;
+  tail.top += first;
+  tail.bottom += first;
   tail.count = args.count - first;
   tail.in0 += static_cast<long>(first) * 4;
   tail.xr += static_cast<long>(first) * 4;

@@ -11,15 +11,18 @@
 namespace flwnet::cpu {
 
 // Columns [c0, c1) of row y: in0 = [x - Vc/2, Vc/2] and xr = [x, r], 4 floats per pixel each.
-inline void prepareInputRow(const LocalRequest& request, const ConvKernels& kernels, int y, int c0, int c1, float* in0,
-                            float* xr) {
+inline void prepareInputRow(const LocalRequest& request, const ConvKernels& kernels, CoarseRowBlends& blends, int y,
+                            int c0, int c1, float* in0, float* xr) {
   const ImageU8& image = request.image;
+  const CoarseBrightness::Row row = request.coarse->row(y);
+  blends.prepare(row, c0, c1);
   InputRowArgs args{};
   args.pixels = image.data + (static_cast<size_t>(y) * image.width + c0) * image.channels;
   args.channels = image.channels;
   args.count = c1 - c0;
-  args.coarse = request.coarse->row(y);
-  args.coarse.colTaps += c0;
+  args.top = blends.top();
+  args.bottom = blends.bottom();
+  args.ty = row.ty;
   args.retouch = request.retouch.data();
   args.in0 = in0;
   args.xr = xr;

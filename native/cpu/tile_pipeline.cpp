@@ -59,7 +59,7 @@ const float* TileWorker::rowOf(int ring, int y, int height) const {
 
 void TileWorker::computePrep(const LocalRequest& request, const ConvKernels& kernels, int y, int c0, int c1) {
   const size_t offset = static_cast<size_t>(c0 - colBase_) * 4;
-  prepareInputRow(request, kernels, y, c0, c1, rings_.rowFor(0, y) + offset, rings_.rowFor(1, y) + offset);
+  prepareInputRow(request, kernels, blends_, y, c0, c1, rings_.rowFor(0, y) + offset, rings_.rowFor(1, y) + offset);
 }
 
 void TileWorker::computeConv(const PackedNetwork& net, const ConvKernels& kernels, int stage, int y, int height,
@@ -99,6 +99,7 @@ void TileWorker::run(const PackedNetwork& net, const ConvKernels& kernels, const
   const int height = request.image.height;
   tile_ = tile;
   colBase_ = tile.x0 - kHalo;
+  blends_.reset();
   prepare(tile.x1 - tile.x0 + 2 * kHalo + kReadSlack);
   std::array<int, kStageCount> next{}, rowEnd{}, colBegin{}, colEnd{};
   for (int s = 0; s < kStageCount; ++s) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "conv_kernels.h"
+#include "coarse_row_blends.h"
 #include "core/coarse_brightness.h"
 #include "core/image.h"
 #include "packed_network.h"
@@ -54,6 +55,7 @@ class TileWorker {
 
   RowRings<8> rings_;
   std::vector<float> outRow_;
+  CoarseRowBlends blends_;
   int colBase_ = 0;  // image column of buffer pixel 0
   Tile tile_{};
 };

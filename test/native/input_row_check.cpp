@@ -1,6 +1,6 @@
 // Checks that inputRowAvx512 (native/cpu/input_row_avx512.cpp) writes the same bytes as the
 // scalar reference inputRowScalar (native/cpu/conv_scalar.cpp), on random rows: random pixels (3 and
-// 4 channels), coarse rows, taps and retouch tables, and every row length from 1 to 40 plus long
+// 4 channels), blended coarse rows and retouch tables, and every row length from 1 to 40 plus long
 // ones, so that the 8-pixel groups and the scalar tail both run. Prints one JSON line.
 #include <cstdint>
 #include <cstdio>
@@ -17,8 +17,7 @@ namespace {
 
 struct Row {
   std::vector<uint8_t> pixels;
-  std::vector<double> top, bottom;
-  std::vector<AxisTap> taps;
+  std::vector<double> top, bottom;  // per pixel
   std::vector<float> retouch;
 };
 
@@ -26,12 +25,9 @@ Row randomRow(std::mt19937& rng, int count, int channels) {
   Row row;
   std::uniform_int_distribution<int> byte(0, 255);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
-  const int cells = 1 + count / 20;
   row.pixels.resize(static_cast<size_t>(count) * channels);
   for (auto& p : row.pixels) p = static_cast<uint8_t>(byte(rng));
-  for (int i = 0; i < cells; ++i) row.top.push_back(unit(rng)), row.bottom.push_back(unit(rng));
-  std::uniform_int_distribution<int> cell(0, cells - 1);
-  for (int i = 0; i < count; ++i) row.taps.push_back(AxisTap{cell(rng), cell(rng), unit(rng)});
+  for (int i = 0; i < count; ++i) row.top.push_back(unit(rng)), row.bottom.push_back(unit(rng));
   for (int i = 0; i < 256; ++i) row.retouch.push_back(static_cast<float>(unit(rng)));
   return row;
 }
@@ -45,7 +41,9 @@ bool sameOutput(Row& row, int count, int channels, double ty) {
     args.pixels = row.pixels.data();
     args.channels = channels;
     args.count = count;
-    args.coarse = CoarseBrightness::Row{row.top.data(), row.bottom.data(), ty, row.taps.data()};
+    args.top = row.top.data();
+    args.bottom = row.bottom.data();
+    args.ty = ty;
     args.retouch = row.retouch.data();
     args.in0 = in0[k].data();
     args.xr = xr[k].data();
