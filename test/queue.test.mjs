@@ -329,3 +329,50 @@ queueTest('closing a batch while Redis is down returns within seconds, and its p
   const late = new Promise((resolve) => setTimeout(() => resolve('still pending'), 5000).unref());
   t.is(await Promise.race([status, late]), 'ERR_FLWNET_CLOSED');
 });
+
+// A program that called startWorker() and then close() with Redis gone must end by itself: the
+// client's reconnection, BullMQ's lock renewal and its stalled-job check must all stop.
+const closingWorkerProgram = `
+const { startWorker } = require(process.argv[1]);
+(async () => {
+  const worker = await startWorker({ redis: process.argv[2], queue: process.argv[3], weights: process.argv[4], device: 'cpu', threads: 1, closeTimeoutMs: 1000 });
+  await worker.ready;
+  process.on('warning', () => {}); // connection errors while Redis is down
+  console.log('ready');
+  process.stdin.once('data', async () => {
+    process.stdin.destroy();
+    await worker.close();
+    console.log('closed');
+  });
+})();
+`;
+
+queueTest('a program whose worker closed while Redis is down exits on its own', async (t) => {
+  const server = await startRedis();
+  const child = spawn(process.execPath, ['-e', closingWorkerProgram, path.join(packageRoot, 'dist', 'queue', 'index.js'), server.url, newQueue(), weightsPath], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  const until = async (text, ms) => {
+    const deadline = Date.now() + ms;
+    while (!output.includes(text) && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    return output.includes(text);
+  };
+  t.true(await until('ready', 60_000), `worker not ready: ${output}`);
+  await server.close();
+  await new Promise((r) => setTimeout(r, 1500)); // the clients are now between reconnection attempts
+  const started = Date.now();
+  child.stdin.write('close\n');
+  let timer;
+  const late = new Promise((resolve) => (timer = setTimeout(() => resolve('late'), 20_000)));
+  const outcome = await Promise.race([exited, late]);
+  clearTimeout(timer);
+  if (outcome === 'late') child.kill('SIGKILL');
+  t.is(outcome, 0, `still running 20 s after close(): ${output.slice(-2000)}`);
+  t.true(output.includes('closed'), output);
+  t.log(`exited ${((Date.now() - started) / 1000).toFixed(1)} s after close()`);
+});

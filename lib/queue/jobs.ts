@@ -41,7 +41,12 @@ export interface EnhanceJobResult {
  * failing (maxRetriesPerRequest: null), and reconnection retries forever with a capped delay:
  * a Redis restart pauses a batch, it does not break it.
  */
-export function redisConnection(url: string): ConnectionOptions {
+/**
+ * Connection options for a Redis URL. The client reconnects after a lost connection (every 0.1 to
+ * 2 s) until `stopRetrying()` returns true: a closed producer or worker must not keep the process
+ * alive retrying a Redis that is gone.
+ */
+export function redisConnection(url: string, stopRetrying: () => boolean = () => false): ConnectionOptions {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -61,7 +66,7 @@ export function redisConnection(url: string): ConnectionOptions {
     password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
     ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
     maxRetriesPerRequest: null,
-    retryStrategy: (times: number) => Math.min(100 * times, 2000),
+    retryStrategy: (times: number) => (stopRetrying() ? null : Math.min(100 * times, 2000)),
   };
 }
 
@@ -96,10 +101,19 @@ export function checkJobData(data: unknown): EnhanceJobData {
  * A graceful close that gives up after `timeoutMs`: with Redis unreachable, BullMQ's close() waits
  * for commands that may never be answered, so past the limit the connection is dropped instead.
  * Dropping it stops the client's reconnection at once, but a client that was between attempts
- * never reports that it ended, so that wait is bounded too (1 s).
+ * never reports that it ended, so that wait is bounded too (1 s); `giveUp` is called first, so that
+ * such a client's pending retry finds reconnection switched off (see redisConnection) and no timer
+ * keeps the process alive.
  */
-export async function closeWithin(timeoutMs: number, client: { close(): Promise<void>; disconnect(): Promise<void> }): Promise<void> {
-  if ((await settledWithin(client.close(), timeoutMs)) === 'late') await settledWithin(client.disconnect(), 1000);
+export async function closeWithin(
+  timeoutMs: number,
+  client: { close(): Promise<void>; disconnect(): Promise<void> },
+  giveUp: () => void = () => {},
+): Promise<void> {
+  if ((await settledWithin(client.close(), timeoutMs)) === 'late') {
+    giveUp();
+    await settledWithin(client.disconnect(), 1000);
+  }
 }
 
 /** Waits for `promise` (its rejection included) at most `ms`. */

@@ -72,6 +72,8 @@ export class QueuedBatch {
     private readonly queue: Queue<EnhanceJobData, EnhanceJobResult>,
     private readonly items: QueueItem[],
     private readonly pollIntervalMs: number,
+    /** Switches the connection's reconnection off (redisConnection) when close() gives up on Redis. */
+    private readonly giveUp: () => void = () => {},
   ) {
     for (let i = 0; i < items.length; i++) this.pending.add(i);
     this.closing = new Promise<never>((_, reject) => {
@@ -128,7 +130,7 @@ export class QueuedBatch {
   close(): Promise<void> {
     this.closed = true;
     this.closeNow();
-    return closeWithin(5000, this.queue);
+    return closeWithin(5000, this.queue, this.giveUp);
   }
 
   private untilClosed<T>(promise: Promise<T>): Promise<T> {
@@ -181,9 +183,11 @@ export async function submitBatch(items: Iterable<QueueItem>, options: SubmitOpt
   const settings = checkSubmitOptions(options);
   const list = [...items].map((item) => ({ ...item, input: path.resolve(item.input), output: path.resolve(item.output) }));
   const batchId = `b${Date.now().toString(36)}${crypto.randomBytes(4).toString('hex')}`;
-  const queue = new Queue<EnhanceJobData, EnhanceJobResult>(settings.queue, { connection: redisConnection(options.redis) });
+  let givenUp = false;
+  const connection = redisConnection(options.redis, () => givenUp);
+  const queue = new Queue<EnhanceJobData, EnhanceJobResult>(settings.queue, { connection });
   queue.on('error', () => {}); // reconnection is automatic; polling reports what matters
-  const batch = new QueuedBatch(batchId, queue, list, settings.pollIntervalMs);
+  const batch = new QueuedBatch(batchId, queue, list, settings.pollIntervalMs, () => (givenUp = true));
   try {
     for (let start = 0; start < list.length; start += ADD_CHUNK) {
       const chunk = list.slice(start, start + ADD_CHUNK);

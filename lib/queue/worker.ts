@@ -45,12 +45,25 @@ export interface FlwnetWorker {
   close(): Promise<void>;
 }
 
+/**
+ * BullMQ's worker with a way to stop its timers when close() gives up on Redis: its own close()
+ * stops the lock renewal and the stalled-job check only after the jobs in progress have reported
+ * to Redis, so while Redis is unreachable those timers would keep a closed worker's process alive.
+ */
+class EnhanceWorker extends Worker<EnhanceJobData, EnhanceJobResult> {
+  async stopTimers(): Promise<void> {
+    await this.lockManager.close();
+    await this.pause(true); // without waiting for jobs: stops the stalled-job check's timer
+  }
+}
+
 const identity = `${os.hostname()}:${process.pid}`;
 const hostTag = os.hostname().replace(/[^A-Za-z0-9.-]/g, '_');
 
 export async function startWorker(options: WorkerOptions): Promise<FlwnetWorker> {
   const { redis, queue, concurrency, lockDurationMs, stalledIntervalMs, maxStalledCount, closeTimeoutMs, enhancer: given, onJob, ...engineOptions } = options;
-  const connection = redisConnection(redis);
+  let givenUp = false;
+  const connection = redisConnection(redis, () => givenUp);
   const name = checkQueueName(queue);
   const limit = (label: string, value: number | undefined, fallback: number, min: number) =>
     checkInteger(label, value, min, Number.MAX_SAFE_INTEGER, fallback);
@@ -65,7 +78,7 @@ export async function startWorker(options: WorkerOptions): Promise<FlwnetWorker>
     if (!ENHANCER_KEYS.includes(key)) throw new InvalidOptionError(`startWorker: unknown option "${key}"`);
   }
   const enhancer = given ?? (await Enhancer.create(engineOptions));
-  const worker = new Worker<EnhanceJobData, EnhanceJobResult>(name, (job) => processJob(enhancer, job), {
+  const worker = new EnhanceWorker(name, (job) => processJob(enhancer, job), {
     connection,
     ...settings,
     autorun: true,
@@ -84,8 +97,12 @@ export async function startWorker(options: WorkerOptions): Promise<FlwnetWorker>
     close() {
       closing ??= (async () => {
         // Jobs given up after the timeout keep their lock until it expires, then another worker
-        // takes them over.
-        await closeWithin(closeTimeout, worker);
+        // takes them over. Giving up also ends the reconnection attempts and the lock renewal,
+        // so that nothing keeps the process alive once closed.
+        await closeWithin(closeTimeout, worker, () => {
+          givenUp = true;
+          void worker.stopTimers().catch(() => undefined);
+        });
         if (!given) await enhancer.close();
       })();
       return closing;
