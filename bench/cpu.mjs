@@ -5,9 +5,15 @@
 // - its effective multiply-add rate (MPix/s x 15,840 multiply-adds per pixel of the local branch,
 //   as a direct convolution would count them) as a multiple of the machine's fp32 FMA peak,
 //   measured by a small vectorised program (bench/fma_peak.cpp) before and after the engines;
-// - onnxruntime-node running the published model's ONNX export on the same input.
+// - onnxruntime-node running the published model's ONNX export on the same input;
+// - with FLWNET_BENCH_PREVIOUS_BUILD=DIR, an earlier version of the package built in DIR
+//   (bench/prepare-previous-build.mjs makes one from any commit) as a third engine in the same
+//   alternation, so that a speed-up over a past release is measured under the same load.
 // Prints the numbers and writes bench/results/cpu.json.
+import { execFileSync } from 'node:child_process';
 import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Enhancer } from 'flwnet';
 import { benchWeights, machineDescription, onnxFeeds, openOnnxPeer, syntheticImage, timeIt, writeResult } from './common.mjs';
 import { measureFmaPeak } from './fma-peak.mjs';
@@ -33,6 +39,24 @@ async function onnxRunner(features, image) {
 
 async function openEngine(cpuKernel) {
   return Enhancer.create({ weights: benchWeights(), device: 'cpu', threads, cpuKernel });
+}
+
+/** The earlier build named by FLWNET_BENCH_PREVIOUS_BUILD, its commit and an engine of its own. */
+async function openPreviousBuild() {
+  const dir = process.env.FLWNET_BENCH_PREVIOUS_BUILD;
+  if (!dir) return null;
+  const root = path.resolve(dir);
+  const previous = await import(pathToFileURL(path.join(root, 'dist', 'index.js')).href);
+  const PreviousEnhancer = previous.Enhancer ?? previous.default?.Enhancer;
+  if (typeof PreviousEnhancer?.create !== 'function') throw new Error(`${root} has no built Enhancer (dist/index.js)`);
+  let commit = null;
+  try {
+    commit = execFileSync('git', ['-C', root, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    // A copy outside git: the commit stays unknown.
+  }
+  const engine = await PreviousEnhancer.create({ weights: benchWeights(), device: 'cpu', threads });
+  return { root, commit, engine };
 }
 
 /** Runs the functions in turn, round after round, until `minRuns` rounds and `minSeconds`; medians. */
@@ -68,14 +92,17 @@ async function main() {
   const peakBefore = measureFmaPeak(threads);
   const engine = await openEngine(kernel);
   const baseline = await openEngine(baselineKernel);
+  const previous = await openPreviousBuild();
   console.log(`flwnet:   ${engine.description} (FLWNET_CPU_KERNEL=${kernel})`);
   console.log(`baseline: ${baseline.description} (FLWNET_BENCH_BASELINE_KERNEL=${baselineKernel})`);
+  if (previous) console.log(`previous: ${previous.engine.description} (commit ${previous.commit ?? 'unknown'})`);
   const rows = [];
   for (const [width, height] of SIZES) {
     const image = syntheticImage(width, height);
     const mpix = (width * height) / 1e6;
-    const [ours, base] = await timeAlternating(
-      [() => engine.enhanceRaw(image, { exposure: 0.4 }), () => baseline.enhanceRaw(image, { exposure: 0.4 })],
+    const engines = [engine, baseline, ...(previous ? [previous.engine] : [])];
+    const [ours, base, past] = await timeAlternating(
+      engines.map((e) => () => e.enhanceRaw(image, { exposure: 0.4 })),
       { minSeconds: abSeconds },
     );
     const { features } = await engine.inspect(image, { exposure: 0.4 });
@@ -92,6 +119,9 @@ async function main() {
       pairedSpeedupOverBaseline: pairedSpeedup(ours, base),
       effectiveGmacPerS: (mpix / ours.median) * MACS_PER_PIXEL / 1000,
       baselineEffectiveGmacPerS: (mpix / base.median) * MACS_PER_PIXEL / 1000,
+      previousBuildMPixPerS: past ? mpix / past.median : null,
+      speedupOverPreviousBuild: past ? past.median / ours.median : null,
+      pairedSpeedupOverPreviousBuild: past ? pairedSpeedup(ours, past) : null,
       onnxruntimeMPixPerS: peer ? mpix / peer.median : null,
       onnxruntimeSeconds: peer ? peer.median : null,
       ratio: peer ? peer.median / ours.median : null,
@@ -100,6 +130,7 @@ async function main() {
   }
   await engine.close();
   await baseline.close();
+  if (previous) await previous.engine.close();
   const peak = peakOf(peakBefore, measureFmaPeak(threads));
   console.log(peak.skipped ? `fp32 FMA peak: ${peak.skipped}` : `fp32 FMA peak (${peak.isa}, ${threads} threads): ${peak.gfma.toFixed(1)} GFMA/s`);
   for (const row of rows) {
@@ -112,6 +143,12 @@ async function main() {
         `${row.speedupOverBaseline.toFixed(2)}x the baseline (${row.baselineMPixPerS.toFixed(3)} MPix/s; ` +
         `median of ${row.flwnetRuns} paired rounds ${row.pairedSpeedupOverBaseline.toFixed(2)}x); ${onnx}`,
     );
+    if (row.previousBuildMPixPerS !== null) {
+      console.log(
+        `${''.padEnd(10)} ${row.speedupOverPreviousBuild.toFixed(2)}x the previous build (${row.previousBuildMPixPerS.toFixed(3)} MPix/s; ` +
+          `paired ${row.pairedSpeedupOverPreviousBuild.toFixed(2)}x)`,
+      );
+    }
   }
   writeResult('cpu.json', {
     benchmark:
@@ -124,6 +161,7 @@ async function main() {
     baselineBackend: baseline.description,
     kernel,
     baselineKernel,
+    previousBuild: previous ? { backend: previous.engine.description, commit: previous.commit } : null,
     fmaPeak: peak,
     date: new Date().toISOString(),
     rows,
