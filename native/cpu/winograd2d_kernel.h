@@ -5,8 +5,9 @@
 // gemm<G, K>(v[G][K], u[K][16], m[G][16]) for G up to kGemmTiles (the tiles whose accumulators
 // fit in the registers), and kChunk, the tiles transformed before the GEMMs run.
 //
-// Work goes in chunks of kChunk tiles of 6x6 outputs along the row: each tile's 8 input rows are
-// transformed along x, then along y, into v[point][tile][K] (a buffer in L2); the 64 GEMMs give
+// Work goes in chunks of kChunk tiles of 6x6 outputs along the row: each tile's 8 input columns are
+// transformed along y, then along x, into v[point][tile][K] (a buffer in L2; the y-transforms of
+// the two columns a tile shares with the one before are reused); the 64 GEMMs give
 // m[point][tile][16]; the inverse transform along y, then x, adds the bias and the LeakyReLU and
 // stores the outputs that lie inside the row. A chunk holds several register blocks so that each
 // point's weights, loaded from L2 once per chunk (all 64 points: 64 to 128 KiB), serve more than
@@ -31,9 +32,24 @@ struct Block2d {
   static constexpr long kVStride = static_cast<long>(N) * K + kPointPad;       // floats per point in v
   static constexpr long kMStride = static_cast<long>(N) * kLanes + kPointPad;  // floats per point in m
 
-  // v[point][slot][K] for one tile, its 16-channel sources.
-  static void transformTile(const BlockArgs& a, int tile, int slot, float* v) {
+  // The y-transforms of the last two input columns of the tile before (per 16-channel source and
+  // column phase): a tile's first two input columns are the last two of the tile before it in the
+  // same phase, so each tile transforms only its six new columns.
+  struct ColumnCache {
+    V column[2][2][2][kWinogradPoints];  // [source][phase][column][y point]
+    int tile[2][2];                      // the tile they belong to, kNone: none
+    static constexpr int kNone = -1000;  // no tile is 1 or 2 tiles after it
+    void reset() {
+      for (auto& s : tile) s[0] = s[1] = kNone;
+    }
+  };
+
+  // v[point][slot][K] for one tile, its 16-channel sources: each input column is transformed along
+  // y (its 8 rows), then each y point along x.
+  static void transformTile(const BlockArgs& a, int tile, int slot, float* v, ColumnCache& cache) {
     const TileSpan span = tileSpan(tile, a.dilation);
+    const int phase = a.dilation == 1 ? 0 : tile & 1;
+    const int before = tile - a.dilation;  // the tile before in the same phase
     int offset = 0;
     for (int s = 0; s < a.sourceCount; ++s) {
       const BlockSource& src = a.sources[s];
@@ -42,19 +58,32 @@ struct Block2d {
         offset += channels;
         continue;
       }
-      V x[kWinogradPoints][kWinogradPoints];  // [input row][x point]
-      for (int r = 0; r < kBlockInputRows; ++r) {
-        const float* first = src.rows[r] + (span.base - span.step) * channels;
-        V d[kWinogradPoints];
-        for (int i = 0; i < kWinogradPoints; ++i) d[i] = Isa::loadFull(first + i * span.step * channels);
-        winogradInputTransform<Ops>(d, x[r]);
-      }
-      for (int px = 0; px < kWinogradPoints; ++px) {
-        V d[kWinogradPoints], t[kWinogradPoints];
-        for (int r = 0; r < kBlockInputRows; ++r) d[r] = x[r][px];
-        winogradInputTransform<Ops>(d, t);
+      V y[kWinogradPoints][kWinogradPoints];  // [input column][y point]
+      int i = 0;
+      if (cache.tile[s][phase] == before) {
         for (int py = 0; py < kWinogradPoints; ++py) {
-          Isa::storeFull(v + (py * kWinogradPoints + px) * kVStride + slot * K + offset, t[py]);
+          y[0][py] = cache.column[s][phase][0][py];
+          y[1][py] = cache.column[s][phase][1][py];
+        }
+        i = 2;
+      }
+      for (; i < kWinogradPoints; ++i) {
+        const long column = (span.base - span.step + i * span.step) * channels;
+        V d[kWinogradPoints];
+        for (int r = 0; r < kBlockInputRows; ++r) d[r] = Isa::loadFull(src.rows[r] + column);
+        winogradInputTransform<Ops>(d, y[i]);
+      }
+      for (int py = 0; py < kWinogradPoints; ++py) {
+        cache.column[s][phase][0][py] = y[6][py];
+        cache.column[s][phase][1][py] = y[7][py];
+      }
+      cache.tile[s][phase] = tile;
+      for (int py = 0; py < kWinogradPoints; ++py) {
+        V d[kWinogradPoints], t[kWinogradPoints];
+        for (int c = 0; c < kWinogradPoints; ++c) d[c] = y[c][py];
+        winogradInputTransform<Ops>(d, t);
+        for (int px = 0; px < kWinogradPoints; ++px) {
+          Isa::storeFull(v + (py * kWinogradPoints + px) * kVStride + slot * K + offset, t[px]);
         }
       }
       offset += channels;
@@ -137,8 +166,8 @@ struct Block2d {
   }
 
   // n (1..N) tiles from `first`: transforms, the 64 points' GEMMs, inverse transforms.
-  static void chunk(const BlockArgs& a, int first, int n, float* v, float* m) {
-    for (int p = 0; p < n; ++p) transformTile(a, first + p, p, v);
+  static void chunk(const BlockArgs& a, int first, int n, float* v, float* m, ColumnCache& cache) {
+    for (int p = 0; p < n; ++p) transformTile(a, first + p, p, v, cache);
     int offset = 0;
     for (int s = 0; s < a.sourceCount; offset += a.sources[s].channels, ++s) {
       if (a.sources[s].channels == kLanes) continue;
@@ -155,7 +184,9 @@ struct Block2d {
     float* v = scratch;
     float* m = scratch + kPoints2d * kVStride;
     const int tiles = tileCount(a.count, a.dilation);
-    for (int tile = 0; tile < tiles; tile += N) chunk(a, tile, tiles - tile < N ? tiles - tile : N, v, m);
+    ColumnCache cache;
+    cache.reset();
+    for (int tile = 0; tile < tiles; tile += N) chunk(a, tile, tiles - tile < N ? tiles - tile : N, v, m, cache);
   }
 };
 
