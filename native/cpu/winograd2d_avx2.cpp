@@ -49,6 +49,11 @@ struct Isa256 {
   }
   static V leaky(V v) { return {leaky(v.lo), leaky(v.hi)}; }
 
+  // No prefetching here: it was measured on AVX-512 only.
+  template <int N, int K>
+  static void gemmPrefetch(const float* v, const float* u, float* m, const float*, const float*, bool) {
+    winogradGemmAvx2<N, K>(v, u, m);
+  }
   template <int N, int K>
   static void gemm(const float* v, const float* u, float* m) {
     winogradGemmAvx2<N, K>(v, u, m);

@@ -32,6 +32,10 @@ struct Isa512 {
   }
 
   template <int N, int K>
+  static void gemmPrefetch(const float* v, const float* u, float* m, const float* nextV, const float* nextU, bool nextPoint) {
+    winogradGemmAvx512<N, K, true>(v, u, m, nextV, nextU, nextPoint);
+  }
+  template <int N, int K>
   static void gemm(const float* v, const float* u, float* m) {
     winogradGemmAvx512<N, K>(v, u, m);
   }

@@ -3,7 +3,9 @@
 // loadFull/storeFull of 16 floats, loadQuad(p[4]) and storeQuad(p, stride, v, count) for 4
 // channels of 4 tiles (4 floats at p[q]; at p + q * stride), leaky(v) = LeakyReLU(v), a GEMM
 // gemm<G, K>(v[G][K], u[K][16], m[G][16]) for G up to kGemmTiles (the tiles whose accumulators
-// fit in the registers), and kChunk, the tiles transformed before the GEMMs run.
+// fit in the registers), gemmPrefetch<kGemmTiles, K>(v, u, m, nextV, nextU, nextPoint), the same
+// while it asks for the next block's lines (nextV; nextU too when nextPoint), and kChunk, the
+// tiles transformed before the GEMMs run.
 //
 // Work goes in chunks of kChunk tiles of 6x6 outputs along the row: each tile's 8 input columns are
 // transformed along y, then along x, into v[point][tile][K] (a buffer in L2; the y-transforms of
@@ -148,13 +150,27 @@ struct Block2d {
     }
   }
 
-  // m[point][tiles][16] = v[point][tiles][K] x u[point][K][16] in register blocks of G tiles:
-  // a point's weights (1 to 2 KiB) stay in L1 across the chunk's blocks.
-  static void gemmPoint(const float* v, const float* u, float* m, int n) {
+  // m[point][tiles][16] = v[point][tiles][K] x u[point][K][16] for the 64 points of a chunk of n
+  // tiles, in register blocks of G tiles; a point's weights (1 to 2 KiB) stay in L1 across its
+  // blocks. Each block asks for the lines of the block after it (the next tiles of v, or the next
+  // point's v and weights) while it runs: a block starts on lines that are in L2, not L1.
+  static void gemmChunk(const float* v, const float* u, float* m, int n) {
     constexpr int G = Isa::kGemmTiles;
-    int p = 0;
-    for (; p + G <= n; p += G) Isa::template gemm<G, K>(v + p * K, u, m + p * kLanes);
-    if (p < n) gemmRemainder(v + p * K, u, m + p * kLanes, n - p);
+    for (int point = 0; point < kPoints2d; ++point) {
+      const float* vp = v + point * kVStride;
+      const float* up = u + static_cast<long>(point) * K * kLanes;
+      float* mp = m + point * kMStride;
+      int p = 0;
+      for (; p + G <= n; p += G) {
+        const bool lastBlock = p + 2 * G > n;
+        const bool lastPoint = point + 1 == kPoints2d;
+        // After the chunk's last block nothing is fetched: its own lines are named instead.
+        const float* nextV = !lastBlock ? vp + (p + G) * K : lastPoint ? vp : vp + kVStride;
+        const float* nextU = lastBlock && !lastPoint ? up + K * kLanes : up;
+        Isa::template gemmPrefetch<G, K>(vp + p * K, up, mp + p * kLanes, nextV, nextU, lastBlock);
+      }
+      if (p < n) gemmRemainder(vp + p * K, up, mp + p * kLanes, n - p);
+    }
   }
 
   template <int r = Isa::kGemmTiles - 1>
@@ -173,9 +189,7 @@ struct Block2d {
       if (a.sources[s].channels == kLanes) continue;
       for (int p = 0; p < n; p += 4) transformQuad(a, s, offset, first + p, p, n - p < 4 ? n - p : 4, v);
     }
-    for (int point = 0; point < kPoints2d; ++point) {
-      gemmPoint(v + point * kVStride, a.weights + static_cast<long>(point) * K * kLanes, m + point * kMStride, n);
-    }
+    gemmChunk(v, a.weights, m, n);
     const V bias = Isa::loadFull(a.bias);
     for (int p = 0; p < n; ++p) inverseTile(a, first + p, p, m, bias);
   }

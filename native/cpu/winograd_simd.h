@@ -59,20 +59,36 @@ struct Ops512 {
   static V splat(float x) { return _mm512_set1_ps(x); }
 };
 
-// A tile's 16 outputs are one zmm register.
-template <int N, int K>
-FLWNET_GEMM_INLINE void winogradGemmAvx512(const float* v, const float* u, float* m) {
+// A tile's 16 outputs are one zmm register. With kPrefetch, it also asks for the lines of the
+// next block: nextV's N * K floats, and nextU's K x 16 weights when `nextPoint`.
+template <int N, int K, bool kPrefetch = false>
+FLWNET_GEMM_INLINE void winogradGemmAvx512(const float* v, const float* u, float* m, const float* nextV = nullptr,
+                                           const float* nextU = nullptr, bool nextPoint = false) {
+  constexpr int kNextVLines = N * K / kLanes;
   __m512 acc[N];
   FLWNET_UNROLL_TILES
   for (int p = 0; p < N; ++p) acc[p] = _mm512_setzero_ps();
-  for (int k = 0; k < K; ++k) {
+  const auto step = [&](int k) {
     const __m512 w = _mm512_loadu_ps(u + k * kLanes);
     FLWNET_UNROLL_TILES
     for (int p = 0; p < N; ++p) acc[p] = _mm512_fmadd_ps(_mm512_set1_ps(v[p * K + k]), w, acc[p]);
+  };
+  if constexpr (kPrefetch) {
+    // Unrolled, so that the prefetches cost no branches.
+    FLWNET_UNROLL_TILES
+    for (int k = 0; k < K; ++k) {
+      if (k < kNextVLines) _mm_prefetch(reinterpret_cast<const char*>(nextV + k * kLanes), _MM_HINT_T0);
+      if (nextPoint) _mm_prefetch(reinterpret_cast<const char*>(nextU + k * kLanes), _MM_HINT_T0);
+      step(k);
+    }
+    for (int line = K; line < kNextVLines; ++line) _mm_prefetch(reinterpret_cast<const char*>(nextV + line * kLanes), _MM_HINT_T0);
+  } else {
+    for (int k = 0; k < K; ++k) step(k);
   }
   FLWNET_UNROLL_TILES
   for (int p = 0; p < N; ++p) _mm512_storeu_ps(m + p * kLanes, acc[p]);
 }
+
 #endif
 
 }  // namespace
