@@ -38,13 +38,9 @@ export interface EnhanceJobResult {
 
 /**
  * Connection settings for a redis:// URL. Commands wait for Redis to come back instead of
- * failing (maxRetriesPerRequest: null), and reconnection retries forever with a capped delay:
- * a Redis restart pauses a batch, it does not break it.
- */
-/**
- * Connection options for a Redis URL. The client reconnects after a lost connection (every 0.1 to
- * 2 s) until `stopRetrying()` returns true: a closed producer or worker must not keep the process
- * alive retrying a Redis that is gone.
+ * failing (maxRetriesPerRequest: null), and reconnection retries with a capped delay (0.1 to 2 s)
+ * until `stopRetrying()` returns true: a Redis restart pauses a batch, it does not break it, and a
+ * closed producer or worker does not keep its process alive retrying a Redis that is gone.
  */
 export function redisConnection(url: string, stopRetrying: () => boolean = () => false): ConnectionOptions {
   let parsed: URL;
@@ -95,6 +91,12 @@ export function checkJobData(data: unknown): EnhanceJobData {
     quality: quality === undefined ? undefined : checkInteger('quality', quality, 1, 100, 0),
     skipExisting: skipExisting === true,
   };
+}
+
+/** Connection settings whose reconnection `giveUp()` switches off, for closeWithin(). */
+export function closableConnection(url: string): { connection: ConnectionOptions; giveUp: () => void } {
+  let givenUp = false;
+  return { connection: redisConnection(url, () => givenUp), giveUp: () => (givenUp = true) };
 }
 
 /**

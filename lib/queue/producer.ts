@@ -16,7 +16,7 @@ import type { BatchProgress } from '../batch';
 import { ClosedError, InvalidInputError, InvalidOptionError } from '../errors';
 import { checkFormatAndQuality, takesQuality } from '../formats';
 import { type ExposureOption, checkExposure, checkFormat, checkInteger, type OutputFormat } from '../options';
-import { checkQueueName, closeWithin, decodeFailure, JOB_NAME, redisConnection, type EnhanceJobData, type EnhanceJobResult } from './jobs';
+import { checkQueueName, closableConnection, closeWithin, decodeFailure, JOB_NAME, type EnhanceJobData, type EnhanceJobResult } from './jobs';
 
 export interface QueueItem {
   /** Input image path, on storage every worker sees (made absolute here). */
@@ -183,11 +183,10 @@ export async function submitBatch(items: Iterable<QueueItem>, options: SubmitOpt
   const settings = checkSubmitOptions(options);
   const list = [...items].map((item) => ({ ...item, input: path.resolve(item.input), output: path.resolve(item.output) }));
   const batchId = `b${Date.now().toString(36)}${crypto.randomBytes(4).toString('hex')}`;
-  let givenUp = false;
-  const connection = redisConnection(options.redis, () => givenUp);
+  const { connection, giveUp } = closableConnection(options.redis);
   const queue = new Queue<EnhanceJobData, EnhanceJobResult>(settings.queue, { connection });
   queue.on('error', () => {}); // reconnection is automatic; polling reports what matters
-  const batch = new QueuedBatch(batchId, queue, list, settings.pollIntervalMs, () => (givenUp = true));
+  const batch = new QueuedBatch(batchId, queue, list, settings.pollIntervalMs, giveUp);
   try {
     for (let start = 0; start < list.length; start += ADD_CHUNK) {
       const chunk = list.slice(start, start + ADD_CHUNK);

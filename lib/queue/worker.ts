@@ -13,7 +13,7 @@ import { Enhancer, ENHANCER_KEYS, type EnhancerOptions } from '../enhancer';
 import { FlwnetError, fromNativeError, InvalidInputError, InvalidOptionError, IoError, isRetryable } from '../errors';
 import { probeImage } from '../image-io';
 import { checkInteger } from '../options';
-import { checkJobData, checkQueueName, closeWithin, encodeFailure, redisConnection, type EnhanceJobData, type EnhanceJobResult } from './jobs';
+import { checkJobData, checkQueueName, closableConnection, closeWithin, encodeFailure, type EnhanceJobData, type EnhanceJobResult } from './jobs';
 
 export interface WorkerOptions extends EnhancerOptions {
   /** redis://host:port[/db] */
@@ -62,8 +62,7 @@ const hostTag = os.hostname().replace(/[^A-Za-z0-9.-]/g, '_');
 
 export async function startWorker(options: WorkerOptions): Promise<FlwnetWorker> {
   const { redis, queue, concurrency, lockDurationMs, stalledIntervalMs, maxStalledCount, closeTimeoutMs, enhancer: given, onJob, ...engineOptions } = options;
-  let givenUp = false;
-  const connection = redisConnection(redis, () => givenUp);
+  const { connection, giveUp } = closableConnection(redis);
   const name = checkQueueName(queue);
   const limit = (label: string, value: number | undefined, fallback: number, min: number) =>
     checkInteger(label, value, min, Number.MAX_SAFE_INTEGER, fallback);
@@ -100,7 +99,7 @@ export async function startWorker(options: WorkerOptions): Promise<FlwnetWorker>
         // takes them over. Giving up also ends the reconnection attempts and the lock renewal,
         // so that nothing keeps the process alive once closed.
         await closeWithin(closeTimeout, worker, () => {
-          givenUp = true;
+          giveUp();
           void worker.stopTimers().catch(() => undefined);
         });
         if (!given) await enhancer.close();

@@ -47,9 +47,6 @@ void finishRowScalar(const FinishRowArgs& args);
 void finishRowAvx2(const FinishRowArgs& args);
 void finishRowAvx512(const FinishRowArgs& args);
 
-// The kernels one instruction set offers: direct for every layer, a Winograd row kernel
-// (winograd.h) for e1..e6 and the narrow kernel for e7 where that instruction set has them
-// (nullptr otherwise: the scalar reference runs everything direct), and the row end.
 // The start of a row (input_rows.h): e1's input [x - Vc/2, Vc/2] and e3's [x, r], 4 floats per
 // pixel each, from `count` image pixels. Vc and x - Vc/2 are computed in double with separate
 // multiplies and adds (no fused multiply-add), so every instruction set gives the same bits.
@@ -72,6 +69,9 @@ using InputRowKernel = void (*)(const InputRowArgs& args);
 void inputRowScalar(const InputRowArgs& args);
 void inputRowAvx512(const InputRowArgs& args);
 
+// The kernels one instruction set offers: direct for every layer, a Winograd row kernel
+// (winograd.h) for e1..e6 and the narrow kernel for e7 where that instruction set has them
+// (nullptr otherwise: the scalar reference runs everything direct), the row end and the row start.
 struct ConvKernels {
   ConvRowKernel direct;
   ConvRowKernel winograd;

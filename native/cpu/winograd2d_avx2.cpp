@@ -49,13 +49,9 @@ struct Isa256 {
   }
   static V leaky(V v) { return {leaky(v.lo), leaky(v.hi)}; }
 
-  // No prefetching here: it was measured on AVX-512 only.
+  // The next block is not prefetched here: prefetching was measured on AVX-512 only.
   template <int N, int K>
-  static void gemmPrefetch(const float* v, const float* u, float* m, const float*, const float*, bool) {
-    winogradGemmAvx2<N, K>(v, u, m);
-  }
-  template <int N, int K>
-  static void gemm(const float* v, const float* u, float* m) {
+  static void gemm(const float* v, const float* u, float* m, const NextGemmBlock* = nullptr) {
     winogradGemmAvx2<N, K>(v, u, m);
   }
 };

@@ -31,12 +31,10 @@ struct Isa512 {
     return _mm512_mask_mul_ps(y, _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_NGT_UQ), y, _mm512_set1_ps(0.01f));
   }
 
+  // With `next`, the call prefetches that block's lines while it runs.
   template <int N, int K>
-  static void gemmPrefetch(const float* v, const float* u, float* m, const float* nextV, const float* nextU, bool nextPoint) {
-    winogradGemmAvx512<N, K, true>(v, u, m, nextV, nextU, nextPoint);
-  }
-  template <int N, int K>
-  static void gemm(const float* v, const float* u, float* m) {
+  static void gemm(const float* v, const float* u, float* m, const NextGemmBlock* next = nullptr) {
+    if (next != nullptr) return winogradGemmAvx512<N, K, true>(v, u, m, *next);
     winogradGemmAvx512<N, K>(v, u, m);
   }
 };

@@ -2,10 +2,9 @@
 // file supplies an Isa struct: `Ops` for winograd_transforms.h with `V` covering 16 channels,
 // loadFull/storeFull of 16 floats, loadQuad(p[4]) and storeQuad(p, stride, v, count) for 4
 // channels of 4 tiles (4 floats at p[q]; at p + q * stride), leaky(v) = LeakyReLU(v), a GEMM
-// gemm<G, K>(v[G][K], u[K][16], m[G][16]) for G up to kGemmTiles (the tiles whose accumulators
-// fit in the registers), gemmPrefetch<kGemmTiles, K>(v, u, m, nextV, nextU, nextPoint), the same
-// while it asks for the next block's lines (nextV; nextU too when nextPoint), and kChunk, the
-// tiles transformed before the GEMMs run.
+// gemm<G, K>(v[G][K], u[K][16], m[G][16], next) for G up to kGemmTiles (the tiles whose
+// accumulators fit in the registers), which may prefetch the lines of the block `next` names
+// (winograd_simd.h), and kChunk, the tiles transformed before the GEMMs run.
 //
 // Work goes in chunks of kChunk tiles of 6x6 outputs along the row: each tile's 8 input columns are
 // transformed along y, then along x, into v[point][tile][K] (a buffer in L2; the y-transforms of
@@ -20,6 +19,7 @@
 #include "core/error.h"
 #include "winograd.h"
 #include "winograd2d.h"
+#include "winograd_simd.h"
 #include "winograd_transforms.h"
 
 namespace flwnet::cpu {
@@ -160,14 +160,14 @@ struct Block2d {
       const float* vp = v + point * kVStride;
       const float* up = u + static_cast<long>(point) * K * kLanes;
       float* mp = m + point * kMStride;
+      // The block after a point's last full one is the next point's first; after the chunk's
+      // last, the block itself is named (its lines are in L1 already).
+      const NextGemmBlock nextPoint = point + 1 < kPoints2d ? NextGemmBlock{vp + kVStride, up + K * kLanes}
+                                                            : NextGemmBlock{vp, nullptr};
       int p = 0;
       for (; p + G <= n; p += G) {
-        const bool lastBlock = p + 2 * G > n;
-        const bool lastPoint = point + 1 == kPoints2d;
-        // After the chunk's last block nothing is fetched: its own lines are named instead.
-        const float* nextV = !lastBlock ? vp + (p + G) * K : lastPoint ? vp : vp + kVStride;
-        const float* nextU = lastBlock && !lastPoint ? up + K * kLanes : up;
-        Isa::template gemmPrefetch<G, K>(vp + p * K, up, mp + p * kLanes, nextV, nextU, lastBlock);
+        const NextGemmBlock next = p + 2 * G <= n ? NextGemmBlock{vp + (p + G) * K, nullptr} : nextPoint;
+        Isa::template gemm<G, K>(vp + p * K, up, mp + p * kLanes, &next);
       }
       if (p < n) gemmRemainder(vp + p * K, up, mp + p * kLanes, n - p);
     }

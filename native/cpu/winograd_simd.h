@@ -22,6 +22,13 @@ namespace flwnet::cpu {
 // Internal linkage: each instruction set's translation unit keeps its own copy (see output_row.h).
 namespace {
 
+// The block a GEMM call may prefetch while it runs: `v`, its N * K transformed inputs, and `u`,
+// its K x 16 weights (nullptr: the same weights as this block's).
+struct NextGemmBlock {
+  const float* v;
+  const float* u;
+};
+
 #if defined(__AVX2__) && defined(__FMA__)
 // A tile's 16 outputs are two ymm registers.
 template <int N, int K>
@@ -59,11 +66,9 @@ struct Ops512 {
   static V splat(float x) { return _mm512_set1_ps(x); }
 };
 
-// A tile's 16 outputs are one zmm register. With kPrefetch, it also asks for the lines of the
-// next block: nextV's N * K floats, and nextU's K x 16 weights when `nextPoint`.
+// A tile's 16 outputs are one zmm register. With kPrefetch, it also asks for the lines of `next`.
 template <int N, int K, bool kPrefetch = false>
-FLWNET_GEMM_INLINE void winogradGemmAvx512(const float* v, const float* u, float* m, const float* nextV = nullptr,
-                                           const float* nextU = nullptr, bool nextPoint = false) {
+FLWNET_GEMM_INLINE void winogradGemmAvx512(const float* v, const float* u, float* m, NextGemmBlock next = {}) {
   constexpr int kNextVLines = N * K / kLanes;
   __m512 acc[N];
   FLWNET_UNROLL_TILES
@@ -77,11 +82,11 @@ FLWNET_GEMM_INLINE void winogradGemmAvx512(const float* v, const float* u, float
     // Unrolled, so that the prefetches cost no branches.
     FLWNET_UNROLL_TILES
     for (int k = 0; k < K; ++k) {
-      if (k < kNextVLines) _mm_prefetch(reinterpret_cast<const char*>(nextV + k * kLanes), _MM_HINT_T0);
-      if (nextPoint) _mm_prefetch(reinterpret_cast<const char*>(nextU + k * kLanes), _MM_HINT_T0);
+      if (k < kNextVLines) _mm_prefetch(reinterpret_cast<const char*>(next.v + k * kLanes), _MM_HINT_T0);
+      if (next.u != nullptr) _mm_prefetch(reinterpret_cast<const char*>(next.u + k * kLanes), _MM_HINT_T0);
       step(k);
     }
-    for (int line = K; line < kNextVLines; ++line) _mm_prefetch(reinterpret_cast<const char*>(nextV + line * kLanes), _MM_HINT_T0);
+    for (int line = K; line < kNextVLines; ++line) _mm_prefetch(reinterpret_cast<const char*>(next.v + line * kLanes), _MM_HINT_T0);
   } else {
     for (int k = 0; k < K; ++k) step(k);
   }
