@@ -5,8 +5,6 @@
 
 #include <immintrin.h>
 
-#include <algorithm>
-
 #include "conv_kernels.h"
 
 namespace flwnet::cpu {
@@ -39,28 +37,47 @@ void storeInterleaved(float* out, __m256 c0, __m256 c1, __m256 c2, __m256 c3) {
   _mm256_storeu_ps(out + 24, _mm256_permute2f128_ps(p26, p37, 0x31));
 }
 
+// Channel k (0..2) of the group's eight pixels, and the largest of the three, as int32 lanes 0..7:
+// one masked load of the group's 24 or 32 bytes (a masked load never reads past its bytes), widened
+// to 32 bits, then each channel picked out with one two-register permute.
+struct GroupBytes {
+  __m256i channel[3];
+  __m256i largest;
+};
+
+GroupBytes loadGroupBytes(const uint8_t* px, int channels) {
+  const __mmask32 mask = channels == 4 ? 0xFFFFFFFFu : 0x00FFFFFFu;
+  const __m256i bytes = _mm256_maskz_loadu_epi8(mask, px);
+  const __m512i lo = _mm512_cvtepu8_epi32(_mm256_castsi256_si128(bytes));       // bytes 0..15
+  const __m512i hi = _mm512_cvtepu8_epi32(_mm256_extracti128_si256(bytes, 1));  // bytes 16..31
+  const __m512i pixelStart = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                                _mm512_set1_epi32(channels));
+  GroupBytes g;
+  for (int k = 0; k < 3; ++k) {
+    const __m512i index = _mm512_add_epi32(pixelStart, _mm512_set1_epi32(k));
+    g.channel[k] = _mm512_castsi512_si256(_mm512_permutex2var_epi32(lo, index, hi));
+  }
+  g.largest = _mm256_max_epi32(g.channel[0], _mm256_max_epi32(g.channel[1], g.channel[2]));
+  return g;
+}
+
 void inputGroup(const InputRowArgs& args, int first) {
   const __m512d ty = _mm512_set1_pd(args.ty);
   const __m512d vc = _mm512_add_pd(product(_mm512_sub_pd(_mm512_set1_pd(1.0), ty), _mm512_loadu_pd(args.top + first)),
                                    product(ty, _mm512_loadu_pd(args.bottom + first)));
   const __m512d half = product(_mm512_set1_pd(0.5), vc);
 
-  alignas(32) int bytes[3][kGroup];
-  alignas(32) float retouched[kGroup];
-  const uint8_t* px = args.pixels + static_cast<long>(first) * args.channels;
-  for (int p = 0; p < kGroup; ++p, px += args.channels) {
-    for (int k = 0; k < 3; ++k) bytes[k][p] = px[k];
-    retouched[p] = args.retouch[std::max(px[0], std::max(px[1], px[2]))];
-  }
+  const GroupBytes g = loadGroupBytes(args.pixels + static_cast<long>(first) * args.channels, args.channels);
+  const __m256 retouched = _mm256_i32gather_ps(args.retouch, g.largest, 4);
   const __m512d scale = _mm512_set1_pd(255.0);
   __m256 x[3], centred[3];
   for (int k = 0; k < 3; ++k) {
-    const __m512d value = _mm512_div_pd(toDouble(_mm256_load_si256(reinterpret_cast<const __m256i*>(bytes[k]))), scale);
+    const __m512d value = _mm512_div_pd(toDouble(g.channel[k]), scale);
     x[k] = toFloat(value);
     centred[k] = toFloat(_mm512_sub_pd(value, half));
   }
   storeInterleaved(args.in0 + static_cast<long>(first) * 4, centred[0], centred[1], centred[2], toFloat(half));
-  storeInterleaved(args.xr + static_cast<long>(first) * 4, x[0], x[1], x[2], _mm256_load_ps(retouched));
+  storeInterleaved(args.xr + static_cast<long>(first) * 4, x[0], x[1], x[2], retouched);
 }
 
 }  // namespace
