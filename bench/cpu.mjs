@@ -4,7 +4,8 @@
 //   alternation so that both see the same machine load;
 // - its effective multiply-add rate (MPix/s x 15,840 multiply-adds per pixel of the local branch,
 //   as a direct convolution would count them) as a multiple of the machine's fp32 FMA peak,
-//   measured by a small vectorised program (bench/fma_peak.cpp) before and after the engines;
+//   measured by a small vectorised program (bench/fma_peak.cpp) before and after the engines,
+//   with the bf16 dot-product rate where the processor has AVX512-BF16;
 // - onnxruntime-node running the published model's ONNX export on the same input;
 // - with FLWNET_BENCH_PREVIOUS_BUILD=DIR, an earlier version of the package built in DIR
 //   (bench/prepare-previous-build.mjs makes one from any commit) as a third engine in the same
@@ -85,7 +86,17 @@ function peakOf(before, after) {
   const measured = [before, after].filter((p) => !p.skipped);
   if (measured.length === 0) return { skipped: before.skipped, before, after };
   const gfma = measured.reduce((sum, p) => sum + p.gfma, 0) / measured.length;
-  return { isa: measured[0].isa, lanes: measured[0].lanes, gfma, before, after };
+  return { isa: measured[0].isa, lanes: measured[0].lanes, gfma, bf16: bf16RateOf(measured, gfma), before, after };
+}
+
+// The vdpbf16ps rate where the processor has AVX512-BF16 (null otherwise), with the speed a direct
+// bf16 convolution of the local branch could reach at that rate: the upper bound of a bf16 CPU
+// path, which has to convolve directly (docs/cpu.md: bf16 in the Winograd domain fails the tolerance).
+function bf16RateOf(measured, gfma) {
+  const rates = measured.map((p) => p.bf16).filter(Boolean);
+  if (rates.length === 0) return null;
+  const gmac = rates.reduce((sum, r) => sum + r.gmac, 0) / rates.length;
+  return { gmac, overFma: gmac / gfma, directMPixPerSAtPeak: (gmac * 1000) / MACS_PER_PIXEL };
 }
 
 async function main() {
@@ -133,6 +144,12 @@ async function main() {
   if (previous) await previous.engine.close();
   const peak = peakOf(peakBefore, measureFmaPeak(threads));
   console.log(peak.skipped ? `fp32 FMA peak: ${peak.skipped}` : `fp32 FMA peak (${peak.isa}, ${threads} threads): ${peak.gfma.toFixed(1)} GFMA/s`);
+  if (peak.bf16) {
+    console.log(
+      `bf16 dot-product peak (vdpbf16ps): ${peak.bf16.gmac.toFixed(1)} GMAC/s = ${peak.bf16.overFma.toFixed(2)}x the FMA peak; ` +
+        `a direct bf16 convolution at that rate: ${peak.bf16.directMPixPerSAtPeak.toFixed(1)} MPix/s at most`,
+    );
+  }
   for (const row of rows) {
     row.peakMultiple = peak.skipped ? null : row.effectiveGmacPerS / peak.gfma;
     row.baselinePeakMultiple = peak.skipped ? null : row.baselineEffectiveGmacPerS / peak.gfma;

@@ -4,7 +4,9 @@
 // time. Prints one JSON line: {"isa", "lanes", "threads", "seconds", "cpuSeconds", "gfma",
 // "gfmaPerCpuSecond"}: gfma is billions of single-precision lane FMAs per second of wall time
 // over all threads; gfmaPerCpuSecond per second of CPU time the threads were given (one core's
-// peak, whatever else the machine runs).
+// peak, whatever else the machine runs). Where the processor has AVX512-BF16 it then measures
+// `vdpbf16ps` the same way (each lane adds two bf16 products to an fp32 sum, as a bf16 engine
+// would): "bf16" holds its multiply-add rate, {"gmac", "gmacPerCpuSecond"}, or null without it.
 // Usage: fma_peak THREADS SECONDS
 #include <immintrin.h>
 
@@ -55,29 +57,33 @@ __attribute__((target("avx2,fma"))) float runAvx2(int rounds) {
   return out[0] + out[7];
 }
 
-}  // namespace
+__attribute__((target("avx512f,avx512bf16"))) float runBf16(int rounds) {
+  __m512 acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(0.001f * i);
+  // bf16 1.0 and 2^-25 in every half: the sums stay finite and change on every step.
+  const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3F80), b = (__m512bh)_mm512_set1_epi16(0x3300);
+  for (int r = 0; r < rounds; ++r) {
+    for (long k = 0; k < kInner; ++k) {
+#pragma GCC unroll 12
+      for (int i = 0; i < kChains; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+    }
+  }
+  __m512 sum = acc[0];
+  for (int i = 1; i < kChains; ++i) sum = _mm512_add_ps(sum, acc[i]);
+  float out[16];
+  _mm512_storeu_ps(out, sum);
+  return out[0] + out[15];
+}
 
-int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: fma_peak THREADS SECONDS\n");
-    return 2;
-  }
-  const int threads = std::atoi(argv[1]);
-  const double seconds = std::atof(argv[2]);
-  if (threads < 1 || threads > 1024 || !(seconds > 0)) {
-    std::fprintf(stderr, "fma_peak: THREADS must be 1..1024 and SECONDS > 0\n");
-    return 2;
-  }
-  __builtin_cpu_init();
-  const bool avx512 = __builtin_cpu_supports("avx512f");
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (!avx512 && !avx2) {
-    std::fprintf(stderr, "fma_peak: the processor has no FMA vectors (AVX2/FMA or AVX-512)\n");
-    return 3;
-  }
-  const int lanes = avx512 ? 16 : 8;
-  // Each thread runs rounds of kInner x kChains FMAs until the time is up.
-  auto once = [&] { return avx512 ? runAvx512(1) : runAvx2(1); };
+struct Rate {
+  double elapsed;     // wall seconds
+  double cpuSeconds;  // CPU seconds the threads got
+  long rounds;        // calls of the kernel over all threads
+};
+
+// Runs `once` (one round of kInner x kChains vector operations) on every thread until the time is up.
+template <class Once>
+Rate measure(int threads, double seconds, Once once) {
   std::atomic<long> done{0};
   std::atomic<long> cpuNanos{0};  // CPU time the threads got (less than wall time on a busy machine)
   std::vector<std::thread> pool;
@@ -101,10 +107,42 @@ int main(int argc, char** argv) {
   }
   for (std::thread& th : pool) th.join();
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double fmas = static_cast<double>(done.load()) * kInner * kChains * lanes;
-  const double cpuSeconds = cpuNanos.load() / 1e9;
+  return Rate{elapsed, cpuNanos.load() / 1e9, done.load()};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: fma_peak THREADS SECONDS\n");
+    return 2;
+  }
+  const int threads = std::atoi(argv[1]);
+  const double seconds = std::atof(argv[2]);
+  if (threads < 1 || threads > 1024 || !(seconds > 0)) {
+    std::fprintf(stderr, "fma_peak: THREADS must be 1..1024 and SECONDS > 0\n");
+    return 2;
+  }
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (!avx512 && !avx2) {
+    std::fprintf(stderr, "fma_peak: the processor has no FMA vectors (AVX2/FMA or AVX-512)\n");
+    return 3;
+  }
+  const int lanes = avx512 ? 16 : 8;
+  const Rate fma = measure(threads, seconds, [&] { return avx512 ? runAvx512(1) : runAvx2(1); });
+  const double fmas = static_cast<double>(fma.rounds) * kInner * kChains * lanes;
+  char bf16[128] = "null";
+  if (avx512 && __builtin_cpu_supports("avx512bf16")) {
+    const Rate dot = measure(threads, seconds, [] { return runBf16(1); });
+    const double macs = static_cast<double>(dot.rounds) * kInner * kChains * 32;  // 16 lanes x 2 products
+    std::snprintf(bf16, sizeof bf16, "{\"gmac\":%.3f,\"gmacPerCpuSecond\":%.3f}", macs / dot.elapsed / 1e9,
+                  macs / dot.cpuSeconds / 1e9);
+  }
   std::printf("{\"isa\":\"%s\",\"lanes\":%d,\"threads\":%d,\"seconds\":%.3f,\"cpuSeconds\":%.3f,\"gfma\":%.3f,"
-              "\"gfmaPerCpuSecond\":%.3f}\n",
-              avx512 ? "avx512" : "avx2", lanes, threads, elapsed, cpuSeconds, fmas / elapsed / 1e9, fmas / cpuSeconds / 1e9);
+              "\"gfmaPerCpuSecond\":%.3f,\"bf16\":%s}\n",
+              avx512 ? "avx512" : "avx2", lanes, threads, fma.elapsed, fma.cpuSeconds, fmas / fma.elapsed / 1e9,
+              fmas / fma.cpuSeconds / 1e9, bf16);
   return 0;
 }
