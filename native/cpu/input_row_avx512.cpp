@@ -20,8 +20,8 @@ __m512d product(__m512d a, __m512d b) {
   return p;
 }
 
-// The masked forms with all lanes on and a zero source: the plain ones start from an undefined
-// register, which GCC 12 reports as maybe uninitialised.
+// The masked forms with all lanes on and a zero source, here and below: the plain ones start from an
+// undefined register, which GCC 12 reports as maybe uninitialised.
 __m512d toDouble(__m256i v) { return _mm512_maskz_cvtepi32_pd(0xFF, v); }
 __m256 toFloat(__m512d v) { return _mm512_maskz_cvtpd_ps(0xFF, v); }
 
@@ -46,16 +46,17 @@ struct GroupBytes {
 };
 
 GroupBytes loadGroupBytes(const uint8_t* px, int channels) {
+  constexpr __mmask16 kAll16 = 0xFFFF;
   const __mmask32 mask = channels == 4 ? 0xFFFFFFFFu : 0x00FFFFFFu;
   const __m256i bytes = _mm256_maskz_loadu_epi8(mask, px);
-  const __m512i lo = _mm512_cvtepu8_epi32(_mm256_castsi256_si128(bytes));       // bytes 0..15
-  const __m512i hi = _mm512_cvtepu8_epi32(_mm256_extracti128_si256(bytes, 1));  // bytes 16..31
+  const __m512i lo = _mm512_maskz_cvtepu8_epi32(kAll16, _mm256_castsi256_si128(bytes));       // bytes 0..15
+  const __m512i hi = _mm512_maskz_cvtepu8_epi32(kAll16, _mm256_extracti128_si256(bytes, 1));  // bytes 16..31
   const __m512i pixelStart = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                                 _mm512_set1_epi32(channels));
   GroupBytes g;
   for (int k = 0; k < 3; ++k) {
     const __m512i index = _mm512_add_epi32(pixelStart, _mm512_set1_epi32(k));
-    g.channel[k] = _mm512_castsi512_si256(_mm512_permutex2var_epi32(lo, index, hi));
+    g.channel[k] = _mm512_maskz_extracti64x4_epi64(0xF, _mm512_permutex2var_epi32(lo, index, hi), 0);
   }
   g.largest = _mm256_max_epi32(g.channel[0], _mm256_max_epi32(g.channel[1], g.channel[2]));
   return g;
