@@ -67,11 +67,12 @@ function worstTensorError(gradients, reference) {
   return worst;
 }
 
+// Every instruction-set path this processor runs is held to the golden cases. Awaited before any
+// test is declared: once one is, ava starts the file at its next await and refuses any declared later.
+const { cpuIsas } = (await import(path.join(packageRoot, 'dist', 'native.js'))).loadNative();
+
 const cases = trainingCases();
 if (cases.length === 0) test.skip(`golden training cases — skipped: no cases in ${path.join(sharedDir, 'fixtures', 'training')}`, () => {});
-
-// Every instruction-set path this processor runs is held to the golden cases.
-const { cpuIsas } = (await import(path.join(packageRoot, 'dist', 'native.js'))).loadNative();
 
 for (const c of cases) for (const cpuIsa of cpuIsas) {
   sharedTest(`golden training case ${c.name} (${cpuIsa}): losses and total gradient`, async (t) => {
