@@ -37,38 +37,50 @@ void storeInterleaved(float* out, __m256 c0, __m256 c1, __m256 c2, __m256 c3) {
   _mm256_storeu_ps(out + 24, _mm256_permute2f128_ps(p26, p37, 0x31));
 }
 
+// Where a group's bytes are, fixed for a row by its pixel stride (3 or 4 channels): the mask of its
+// 24 or 32 bytes and, for channel k, the byte index of each of the eight pixels' sample.
+struct GroupLayout {
+  __mmask32 mask;
+  __m512i index[3];
+};
+
+GroupLayout groupLayout(int channels) {
+  GroupLayout layout;
+  layout.mask = channels == 4 ? 0xFFFFFFFFu : 0x00FFFFFFu;
+  const __m512i pixelStart = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                                _mm512_set1_epi32(channels));
+  for (int k = 0; k < 3; ++k) layout.index[k] = _mm512_add_epi32(pixelStart, _mm512_set1_epi32(k));
+  return layout;
+}
+
 // Channel k (0..2) of the group's eight pixels, and the largest of the three, as int32 lanes 0..7:
-// one masked load of the group's 24 or 32 bytes (a masked load never reads past its bytes), widened
-// to 32 bits, then each channel picked out with one two-register permute.
+// one masked load of the group's bytes (a masked load never reads past them), widened to 32 bits,
+// then each channel picked out with one two-register permute.
 struct GroupBytes {
   __m256i channel[3];
   __m256i largest;
 };
 
-GroupBytes loadGroupBytes(const uint8_t* px, int channels) {
+GroupBytes loadGroupBytes(const uint8_t* px, const GroupLayout& layout) {
   constexpr __mmask16 kAll16 = 0xFFFF;
-  const __mmask32 mask = channels == 4 ? 0xFFFFFFFFu : 0x00FFFFFFu;
-  const __m256i bytes = _mm256_maskz_loadu_epi8(mask, px);
+  const __m256i bytes = _mm256_maskz_loadu_epi8(layout.mask, px);
   const __m512i lo = _mm512_maskz_cvtepu8_epi32(kAll16, _mm256_castsi256_si128(bytes));       // bytes 0..15
   const __m512i hi = _mm512_maskz_cvtepu8_epi32(kAll16, _mm256_extracti128_si256(bytes, 1));  // bytes 16..31
-  const __m512i pixelStart = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                                _mm512_set1_epi32(channels));
   GroupBytes g;
   for (int k = 0; k < 3; ++k) {
-    const __m512i index = _mm512_add_epi32(pixelStart, _mm512_set1_epi32(k));
-    g.channel[k] = _mm512_maskz_extracti64x4_epi64(0xF, _mm512_permutex2var_epi32(lo, index, hi), 0);
+    g.channel[k] = _mm512_maskz_extracti64x4_epi64(0xF, _mm512_permutex2var_epi32(lo, layout.index[k], hi), 0);
   }
   g.largest = _mm256_max_epi32(g.channel[0], _mm256_max_epi32(g.channel[1], g.channel[2]));
   return g;
 }
 
-void inputGroup(const InputRowArgs& args, int first) {
+void inputGroup(const InputRowArgs& args, const GroupLayout& layout, int first) {
   const __m512d ty = _mm512_set1_pd(args.ty);
   const __m512d vc = _mm512_add_pd(product(_mm512_sub_pd(_mm512_set1_pd(1.0), ty), _mm512_loadu_pd(args.top + first)),
                                    product(ty, _mm512_loadu_pd(args.bottom + first)));
   const __m512d half = product(_mm512_set1_pd(0.5), vc);
 
-  const GroupBytes g = loadGroupBytes(args.pixels + static_cast<long>(first) * args.channels, args.channels);
+  const GroupBytes g = loadGroupBytes(args.pixels + static_cast<long>(first) * args.channels, layout);
   const __m256 retouched = _mm256_i32gather_ps(args.retouch, g.largest, 4);
   const __m512d scale = _mm512_set1_pd(255.0);
   __m256 x[3], centred[3];
@@ -84,8 +96,9 @@ void inputGroup(const InputRowArgs& args, int first) {
 }  // namespace
 
 void inputRowAvx512(const InputRowArgs& args) {
+  const GroupLayout layout = groupLayout(args.channels);
   int first = 0;
-  for (; first + kGroup <= args.count; first += kGroup) inputGroup(args, first);
+  for (; first + kGroup <= args.count; first += kGroup) inputGroup(args, layout, first);
   if (first == args.count) return;
   // The last few pixels through the reference, from their own column on.
   InputRowArgs tail = args;
