@@ -18,10 +18,17 @@ const run = (args, cwd = packageRoot) =>
   );
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'flwnet-cli-batch-'));
 
-/** Every file under `dir`, as sorted paths relative to it. */
+/**
+ * Every file under `dir`, as sorted paths relative to it. A file that goes between the listing and
+ * its stat (a running CLI renames its temporary files) is left out rather than thrown on.
+ */
 function listTree(dir) {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { recursive: true }).filter((f) => fs.statSync(path.join(dir, f)).isFile()).map((f) => f.split(path.sep).join('/')).sort();
+  return fs
+    .readdirSync(dir, { recursive: true })
+    .filter((f) => fs.statSync(path.join(dir, f), { throwIfNoEntry: false })?.isFile())
+    .map((f) => f.split(path.sep).join('/'))
+    .sort();
 }
 
 async function writeDarkImage(file, width, height, seed) {
