@@ -37,20 +37,25 @@ void storeInterleaved(float* out, __m256 c0, __m256 c1, __m256 c2, __m256 c3) {
   _mm256_storeu_ps(out + 24, _mm256_permute2f128_ps(p26, p37, 0x31));
 }
 
-// Where a group's bytes are, fixed for a row by its pixel stride (3 or 4 channels): the mask of its
-// 24 or 32 bytes and, for channel k, the byte index of each of the eight pixels' sample.
-struct GroupLayout {
+// What every group of a row shares, made once per row: where a group's bytes are (fixed by the
+// pixel stride, 3 or 4 channels: the mask of its 24 or 32 bytes and, for channel k, the byte index
+// of each of the eight pixels' sample) and the row's blend weights of the two cell rows.
+struct RowConstants {
   __mmask32 mask;
   __m512i index[3];
+  __m512d ty;
+  __m512d oneMinusTy;
 };
 
-GroupLayout groupLayout(int channels) {
-  GroupLayout layout;
-  layout.mask = channels == 4 ? 0xFFFFFFFFu : 0x00FFFFFFu;
+RowConstants rowConstants(const InputRowArgs& args) {
+  RowConstants row;
+  row.mask = args.channels == 4 ? 0xFFFFFFFFu : 0x00FFFFFFu;
   const __m512i pixelStart = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                                _mm512_set1_epi32(channels));
-  for (int k = 0; k < 3; ++k) layout.index[k] = _mm512_add_epi32(pixelStart, _mm512_set1_epi32(k));
-  return layout;
+                                                _mm512_set1_epi32(args.channels));
+  for (int k = 0; k < 3; ++k) row.index[k] = _mm512_add_epi32(pixelStart, _mm512_set1_epi32(k));
+  row.ty = _mm512_set1_pd(args.ty);
+  row.oneMinusTy = _mm512_set1_pd(1.0 - args.ty);  // the scalar reference's 1 - ty, the same double
+  return row;
 }
 
 // Channel k (0..2) of the group's eight pixels, and the largest of the three, as int32 lanes 0..7:
@@ -61,26 +66,25 @@ struct GroupBytes {
   __m256i largest;
 };
 
-GroupBytes loadGroupBytes(const uint8_t* px, const GroupLayout& layout) {
+GroupBytes loadGroupBytes(const uint8_t* px, const RowConstants& row) {
   constexpr __mmask16 kAll16 = 0xFFFF;
-  const __m256i bytes = _mm256_maskz_loadu_epi8(layout.mask, px);
+  const __m256i bytes = _mm256_maskz_loadu_epi8(row.mask, px);
   const __m512i lo = _mm512_maskz_cvtepu8_epi32(kAll16, _mm256_castsi256_si128(bytes));       // bytes 0..15
   const __m512i hi = _mm512_maskz_cvtepu8_epi32(kAll16, _mm256_extracti128_si256(bytes, 1));  // bytes 16..31
   GroupBytes g;
   for (int k = 0; k < 3; ++k) {
-    g.channel[k] = _mm512_maskz_extracti64x4_epi64(0xF, _mm512_permutex2var_epi32(lo, layout.index[k], hi), 0);
+    g.channel[k] = _mm512_maskz_extracti64x4_epi64(0xF, _mm512_permutex2var_epi32(lo, row.index[k], hi), 0);
   }
   g.largest = _mm256_max_epi32(g.channel[0], _mm256_max_epi32(g.channel[1], g.channel[2]));
   return g;
 }
 
-void inputGroup(const InputRowArgs& args, const GroupLayout& layout, int first) {
-  const __m512d ty = _mm512_set1_pd(args.ty);
-  const __m512d vc = _mm512_add_pd(product(_mm512_sub_pd(_mm512_set1_pd(1.0), ty), _mm512_loadu_pd(args.top + first)),
-                                   product(ty, _mm512_loadu_pd(args.bottom + first)));
+void inputGroup(const InputRowArgs& args, const RowConstants& row, int first) {
+  const __m512d vc = _mm512_add_pd(product(row.oneMinusTy, _mm512_loadu_pd(args.top + first)),
+                                   product(row.ty, _mm512_loadu_pd(args.bottom + first)));
   const __m512d half = product(_mm512_set1_pd(0.5), vc);
 
-  const GroupBytes g = loadGroupBytes(args.pixels + static_cast<long>(first) * args.channels, layout);
+  const GroupBytes g = loadGroupBytes(args.pixels + static_cast<long>(first) * args.channels, row);
   const __m256 retouched = _mm256_i32gather_ps(args.retouch, g.largest, 4);
   const __m512d scale = _mm512_set1_pd(255.0);
   __m256 x[3], centred[3];
@@ -96,9 +100,9 @@ void inputGroup(const InputRowArgs& args, const GroupLayout& layout, int first) 
 }  // namespace
 
 void inputRowAvx512(const InputRowArgs& args) {
-  const GroupLayout layout = groupLayout(args.channels);
+  const RowConstants row = rowConstants(args);
   int first = 0;
-  for (; first + kGroup <= args.count; first += kGroup) inputGroup(args, layout, first);
+  for (; first + kGroup <= args.count; first += kGroup) inputGroup(args, row, first);
   if (first == args.count) return;
   // The last few pixels through the reference, from their own column on.
   InputRowArgs tail = args;
