@@ -7,14 +7,17 @@
 // peak, whatever else the machine runs). Where the processor has AVX512-BF16 it then measures
 // `vdpbf16ps` the same way (each lane adds two bf16 products to an fp32 sum, as a bf16 engine
 // would): "bf16" holds its multiply-add rate, {"gmac", "gmacPerCpuSecond"}, or null without it.
-// Usage: fma_peak THREADS SECONDS
+// `fma_peak --store-cost SECONDS` instead prints {"storeCostInFmaSlots"} (AVX-512 only).
+// Usage: fma_peak THREADS SECONDS | fma_peak --store-cost SECONDS
 #include <immintrin.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <ctime>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -32,7 +35,12 @@ __attribute__((target("avx512f"))) float sumOfChains(const __m512 (&acc)[kChains
   return out[0] + out[15];
 }
 
-__attribute__((target("avx512f"))) float runAvx512(int rounds) {
+// With kStores, each step also stores kStoresPerStep of the chains to `ring` (16 KiB, so it stays
+// in L1): storeCostInFmaSlots compares the two loops.
+constexpr int kStoresPerStep = 4;
+
+template <bool kStores = false>
+__attribute__((target("avx512f"))) float runAvx512(int rounds, float* ring = nullptr) {
   __m512 acc[kChains];
   for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(0.001f * i);
   const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
@@ -40,9 +48,34 @@ __attribute__((target("avx512f"))) float runAvx512(int rounds) {
     for (long k = 0; k < kInner; ++k) {
 #pragma GCC unroll 12
       for (int i = 0; i < kChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+      if constexpr (kStores) {
+#pragma GCC unroll 4
+        for (int i = 0; i < kStoresPerStep; ++i) _mm512_store_ps(ring + ((k * kStoresPerStep + i) & 255) * 16, acc[i]);
+      }
     }
   }
   return sumOfChains(acc);
+}
+
+// The FMA slots one 64-byte store takes when it runs among FMAs, on one thread: 0 where the store
+// units work beside the FMA pipes, about 2 where each store takes the turns of two FMAs (the 2-D
+// Winograd kernel stores about five vectors per output pixel; docs/cpu.md). The two loops
+// alternate and each keeps its best round, so a busy moment of a shared machine hits both.
+double storeCostInFmaSlots(double seconds) {
+  alignas(64) static float ring[4096];
+  const auto timeRound = [](auto run) {
+    const auto t0 = std::chrono::steady_clock::now();
+    volatile float sink = run();
+    (void)sink;
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  double fmaOnly = 1e30, withStores = 1e30;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  do {
+    fmaOnly = std::min(fmaOnly, timeRound([] { return runAvx512<false>(1); }));
+    withStores = std::min(withStores, timeRound([] { return runAvx512<true>(1, ring); }));
+  } while (std::chrono::steady_clock::now() < end);
+  return (withStores - fmaOnly) / kStoresPerStep / (fmaOnly / kChains);
 }
 
 __attribute__((target("avx2,fma"))) float runAvx2(int rounds) {
@@ -115,8 +148,18 @@ Rate measure(int threads, double seconds, Once once) {
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    std::fprintf(stderr, "usage: fma_peak THREADS SECONDS\n");
+    std::fprintf(stderr, "usage: fma_peak THREADS SECONDS | fma_peak --store-cost SECONDS\n");
     return 2;
+  }
+  __builtin_cpu_init();
+  if (std::string(argv[1]) == "--store-cost") {
+    const double seconds = std::atof(argv[2]);
+    if (!(seconds > 0) || !__builtin_cpu_supports("avx512f")) {
+      std::fprintf(stderr, "fma_peak: --store-cost needs SECONDS > 0 and AVX-512\n");
+      return 3;
+    }
+    std::printf("{\"storeCostInFmaSlots\":%.3f}\n", storeCostInFmaSlots(seconds));
+    return 0;
   }
   const int threads = std::atoi(argv[1]);
   const double seconds = std::atof(argv[2]);
@@ -124,7 +167,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fma_peak: THREADS must be 1..1024 and SECONDS > 0\n");
     return 2;
   }
-  __builtin_cpu_init();
   const bool avx512 = __builtin_cpu_supports("avx512f");
   const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   if (!avx512 && !avx2) {

@@ -2,17 +2,13 @@
 // `npm run bench:kernel`: nanoseconds per output pixel of one kernel call (six rows of `width`
 // pixels) for each layer shape of e1..e6, with the input and output rows either in cache (one set of
 // rows, reused) or cold (96 sets used in turn, 30 to 60 MB, more than the L3 of small machines). The engine's own pipeline time per
-// layer lies between the two; the gap says how much its rings' trips through memory cost. It
-// also measures what one 512-bit store to L1 costs in FMA slots: the kernel stores its transformed
-// inputs, its GEMM products and its outputs (about five vectors per output pixel), and on a
-// processor whose stores take the FMA pipes' turns (docs/cpu.md, Zen 4) that is not free.
+// layer lies between the two; the gap says how much its rings' trips through memory cost.
 // Usage: winograd2d_kernel WIDTH SECONDS; prints JSON. Built by bench/winograd2d-kernel.mjs.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <immintrin.h>
 #include <random>
 #include <vector>
 
@@ -93,47 +89,6 @@ double timeCalls(const Shape& shape, int width, int sets, double seconds) {
   return best;
 }
 
-constexpr int kChains = 12;  // independent FMA chains, enough to cover the FMA latency
-constexpr int kStoresPerRound = 4;
-
-// Seconds per round of kChains FMAs (and, with kStores, kStoresPerRound 64-byte stores to a 16 KiB
-// ring that stays in L1), timed over one batch of rounds; `acc` carries the chains across batches.
-template <bool kStores>
-double fmaRoundSeconds(__m512 (&acc)[kChains], float* ring) {
-  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-  constexpr long kRounds = 1 << 14;
-  const auto t0 = std::chrono::steady_clock::now();
-  for (long r = 0; r < kRounds; ++r) {
-#pragma GCC unroll 12
-    for (int i = 0; i < kChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
-    if constexpr (kStores) {
-#pragma GCC unroll 4
-      for (int i = 0; i < kStoresPerRound; ++i) _mm512_store_ps(ring + ((r * kStoresPerRound + i) & 255) * 16, acc[i]);
-    }
-  }
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / kRounds;
-}
-
-// The FMA slots one 64-byte store takes when it runs among FMAs: 0 where the store units work
-// beside the FMA pipes, about 2 where each store takes the turns of two FMAs. The two loops
-// alternate and each keeps its best batch, so a busy moment of a shared machine hits both.
-double storeCostInFmaSlots(double seconds) {
-  alignas(64) static float ring[4096];
-  __m512 acc[kChains];
-  for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(0.001f * i);
-  double fmaOnly = 1e30, withStores = 1e30;
-  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  do {
-    fmaOnly = std::min(fmaOnly, fmaRoundSeconds<false>(acc, ring));
-    withStores = std::min(withStores, fmaRoundSeconds<true>(acc, ring));
-  } while (std::chrono::steady_clock::now() < end);
-  __m512 sum = acc[0];
-  for (int i = 1; i < kChains; ++i) sum = _mm512_add_ps(sum, acc[i]);
-  volatile float sink = _mm512_reduce_add_ps(sum) + ring[17];
-  (void)sink;
-  return (withStores - fmaOnly) / kStoresPerRound / (fmaOnly / kChains);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -154,6 +109,6 @@ int main(int argc, char** argv) {
                 first ? "" : ",", shape.layers, shape.channels[0] + shape.channels[1], shape.dilation, hot, cold);
     first = false;
   }
-  std::printf("\n], \"storeCostInFmaSlots\": %.2f}\n", storeCostInFmaSlots(std::min(seconds, 1.0)));
+  std::printf("\n]}\n");
   return 0;
 }
